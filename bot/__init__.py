@@ -1,0 +1,1 @@
+"""Roadmap bot: settings, the Bolt app, serving, the scheduler and the `roadmap` command line."""

@@ -1,0 +1,51 @@
+"""The Bolt app factory: settings and store in, app out. No import-time side effects."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from slack_bolt import App
+
+from bot.editors import Editors
+from bot.services import Services
+from bot.settings import Settings
+from bot.slack import SlackClients, make_clients
+from handlers import slash
+from store.api import RoadmapStore
+
+log = logging.getLogger(__name__)
+COMMAND = "/roadmap"
+
+
+def create_app(
+    settings: Settings,
+    store: RoadmapStore,
+    *,
+    clients: SlackClients | None = None,
+    token_verification: bool = True,
+) -> App:
+    clients = clients or make_clients(settings)
+    # Listeners must stay short: process_before_response answers in the HTTP response itself (no 10 ms ack
+    # polling); Web API calls go to this executor after the answer is sent. Bolt's default pool has 5 threads.
+    executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="roadmap-bg")
+    editors = Editors(settings.editors, clients.reader)
+    if editors.everyone:
+        log.warning("ROADMAP_EDITORS is not set: everyone in the workspace can change the roadmap")
+    services = Services(settings, store, clients, editors, executor)
+    app = App(
+        client=clients.poster,
+        signing_secret=settings.slack_signing_secret,
+        process_before_response=True,
+        token_verification_enabled=token_verification,
+        listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="bolt"),
+    )
+
+    @app.middleware
+    def provide_services(context, next):
+        context["services"] = services
+        return next()
+
+    app.command(COMMAND)(slash.on_roadmap_command)
+    app.action("share_in_channel")(slash.on_share_in_channel)
+    return app

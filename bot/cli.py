@@ -1,0 +1,197 @@
+"""The `roadmap` command line (same as `python -m bot`).
+
+`ask` and `console` run the very command code the Slack handlers run, against the local store, and print the
+same Block Kit payload readably: a person can see the bot work without a Slack workspace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from bot.settings import Settings, SettingsError
+from store.roadmap_file import RoadmapFileError
+
+# Subcommands that later layers add (serving, the clock, the digest) register here.
+SUBCOMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if settings.log_level != "DEBUG":
+            logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration step is noise here
+        return int(args.func(args, settings) or 0)
+    except SettingsError as exc:
+        print(f"roadmap: {exc}", file=sys.stderr)
+        return 2
+    except RoadmapFileError as exc:
+        print(f"roadmap: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="roadmap", description="Roadmap bot: a reciprocal policy roadmap in Slack.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    ask = sub.add_parser("ask", help='answer one command as Slack would, e.g. roadmap ask "status security"')
+    ask.add_argument("text", nargs="*", help="the text after /roadmap (default: help)")
+    ask.add_argument("--json", action="store_true", help="print the Block Kit JSON instead of text")
+    ask.add_argument("--user", default="console", help="act as this Slack user id (default: console)")
+    ask.set_defaults(func=cmd_ask)
+
+    con = sub.add_parser("console", help="interactive console: type commands as after /roadmap")
+    con.add_argument("--user", default="console", help="act as this Slack user id (default: console)")
+    con.set_defaults(func=cmd_console)
+
+    dbp = sub.add_parser("db", help="database schema: upgrade (Procfile release step) or show the revision")
+    dbp.add_argument("action", choices=["upgrade", "current"])
+    dbp.set_defaults(func=cmd_db)
+
+    imp = sub.add_parser("import", help="load a roadmap file (YAML, format roadmap/1) into the store")
+    imp.add_argument("file")
+    imp.add_argument("--replace", action="store_true", help="empty the store first (restore from a backup)")
+    imp.set_defaults(func=cmd_import)
+
+    exp = sub.add_parser("export", help="write the whole store as a roadmap file (to stdout, or FILE)")
+    exp.add_argument("file", nargs="?")
+    exp.set_defaults(func=cmd_export)
+
+    serve = sub.add_parser("serve", help="serve Slack over HTTP on $PORT with gunicorn (as the Procfile's web:)")
+    serve.add_argument("--workers", type=int, default=2)
+    serve.set_defaults(func=cmd_serve)
+
+    sock = sub.add_parser("socket", help="connect to Slack over Socket Mode (needs SLACK_APP_TOKEN)")
+    sock.set_defaults(func=cmd_socket)
+
+    for add in SUBCOMMANDS.values():
+        add(sub)
+    return p
+
+
+def _store(settings: Settings, seed: bool = True):
+    from bot.runtime import open_store
+
+    return open_store(settings, seed=seed)
+
+
+def _caller(settings: Settings, user: str):
+    from handlers.commands import Caller
+
+    editor = not settings.editors or user in settings.editors or user == "console"
+    today = datetime.now(settings.tz).date()
+    return Caller(user_id=user, is_editor=editor, editors=settings.editors, today=today)
+
+
+def cmd_ask(args, settings: Settings) -> int:
+    from handlers.commands import run_command
+    from templates import to_terminal
+
+    store = _store(settings)
+    reply = run_command(store, " ".join(args.text), _caller(settings, args.user))
+    if args.json:
+        print(json.dumps(reply.message, indent=2, ensure_ascii=False))
+    else:
+        sys.stdout.write(to_terminal(reply.message))
+    return 0 if reply.ok else 1
+
+
+def cmd_console(args, settings: Settings) -> int:
+    from handlers.commands import run_command
+    from templates import to_terminal
+
+    with contextlib.suppress(ImportError):
+        import readline  # noqa: F401  (line editing and history for input())
+    store = _store(settings)
+    caller = _caller(settings, args.user)
+    print("Roadmap console: type what you would type after /roadmap (`help`, `status`, …); `quit` to leave.")
+    while True:
+        try:
+            line = input("roadmap> ").strip()
+        except EOFError:
+            print()
+            return 0
+        if line in ("quit", "exit", "q"):
+            return 0
+        if line.startswith("/roadmap"):
+            line = line[len("/roadmap") :].strip()
+        if line:
+            sys.stdout.write(to_terminal(run_command(store, line, caller).message))
+
+
+def cmd_serve(args, settings: Settings) -> int:
+    import os
+    import shutil
+
+    settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+    gunicorn = shutil.which("gunicorn") or "gunicorn"
+    argv = [
+        gunicorn,
+        "bot.web:application()",
+        "--bind",
+        f"0.0.0.0:{settings.port}",
+        "--workers",
+        str(args.workers),
+        "--threads",
+        "8",
+        "--timeout",
+        "30",
+        "--access-logfile",
+        "-",
+    ]
+    os.execv(gunicorn, argv)
+    return 0
+
+
+def cmd_socket(args, settings: Settings) -> int:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from bot.app import create_app
+
+    settings.require("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
+    app = create_app(settings, _store(settings))
+    SocketModeHandler(app, settings.slack_app_token).start()
+    return 0
+
+
+def cmd_db(args, settings: Settings) -> int:
+    from store import db
+
+    engine = db.make_engine(settings.database_url)
+    if args.action == "upgrade":
+        db.upgrade(engine)
+    print(f"schema revision: {db.current_revision(engine) or 'none'}")
+    return 0
+
+
+def cmd_import(args, settings: Settings) -> int:
+    from store.roadmap_file import load
+
+    doc = load(args.file)  # validate before touching the store
+    store = _store(settings, seed=False)
+    counts = store.import_roadmap(doc, replace=args.replace)
+    print("imported " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+    return 0
+
+
+def cmd_export(args, settings: Settings) -> int:
+    from store.roadmap_file import dump
+
+    text = dump(_store(settings).export_roadmap())
+    if args.file:
+        Path(args.file).write_text(text, encoding="utf-8")
+        print(f"wrote {args.file}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0

@@ -1,0 +1,126 @@
+"""Configuration from the environment (Bolt's variable names where Bolt has them).
+
+A wrong or missing setting fails at start with one line naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+# Every variable the bot reads, with what it is for (the README's table is written from the same facts).
+KNOWN: dict[str, str] = {
+    "SLACK_BOT_TOKEN": "bot token (xoxb-…); required to serve Slack",
+    "SLACK_SIGNING_SECRET": "signing secret; required for HTTP mode",
+    "SLACK_APP_TOKEN": "app-level token (xapp-…); enables Socket Mode",
+    "SLACK_API_URL": "base URL of the Slack Web API (tests and staging point it at a fake)",
+    "DATABASE_URL": "SQLAlchemy URL; sqlite:///roadmap.db by default; postgres:// accepted",
+    "ROADMAP_EDITORS": "comma-separated Slack user ids (U…) and user-group ids (S…) who may change steps",
+    "ROADMAP_TIMEZONE": "IANA time zone for dates and the digest schedule (America/New_York)",
+    "ROADMAP_DIGEST_CHANNEL": "channel id for the weekly digest",
+    "ROADMAP_DIGEST_SCHEDULE": "5-field cron for the digest (standard cron: 1 = Monday); default 0 9 * * 1",
+    "ROADMAP_STALE_DAYS": "days without a development after which a step is stale (30)",
+    "ROADMAP_SEED": "roadmap file loaded into an empty store (built-in U.S.–Belarus roadmap); 'none' to skip",
+    "ROADMAP_LOG_LEVEL": "logging level (INFO)",
+    "PORT": "HTTP port for the web process (3000)",
+}
+
+
+class SettingsError(Exception):
+    """One line, naming the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///roadmap.db"
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    editors: tuple[str, ...] = ()
+    timezone: str = "America/New_York"
+    digest_channel: str | None = None
+    digest_schedule: str = "0 9 * * 1"
+    stale_days: int = 30
+    seed: str | None = "builtin"
+    log_level: str = "INFO"
+    port: int = 3000
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        unknown = sorted(k for k in env if k.startswith("ROADMAP_") and k not in KNOWN)
+        if unknown:
+            raise SettingsError(f"{unknown[0]} is not a Roadmap bot setting (known: {_roadmap_vars()})")
+
+        def get(name: str) -> str | None:
+            value = env.get(name)
+            return value.strip() if value and value.strip() else None
+
+        tz = get("ROADMAP_TIMEZONE") or cls.timezone
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise SettingsError(f"ROADMAP_TIMEZONE={tz!r} is not an IANA time zone (e.g. Europe/Warsaw)") from exc
+        editors = tuple(x.strip() for x in (get("ROADMAP_EDITORS") or "").split(",") if x.strip())
+        bad = [e for e in editors if not re.match(r"^[UWS][A-Z0-9]{2,20}$", e)]
+        if bad:
+            raise SettingsError(f"ROADMAP_EDITORS has {bad[0]!r}: use Slack user ids (U…) or user-group ids (S…)")
+        api_url = get("SLACK_API_URL") or DEFAULT_SLACK_API_URL
+        if not re.match(r"^https?://", api_url):
+            raise SettingsError(f"SLACK_API_URL={api_url!r} must be an http(s) URL")
+        seed = get("ROADMAP_SEED") or "builtin"
+        return cls(
+            database_url=get("DATABASE_URL") or cls.database_url,
+            slack_bot_token=get("SLACK_BOT_TOKEN"),
+            slack_signing_secret=get("SLACK_SIGNING_SECRET"),
+            slack_app_token=get("SLACK_APP_TOKEN"),
+            slack_api_url=api_url if api_url.endswith("/") else api_url + "/",  # urljoin needs the slash
+            editors=editors,
+            timezone=tz,
+            digest_channel=get("ROADMAP_DIGEST_CHANNEL"),
+            digest_schedule=get("ROADMAP_DIGEST_SCHEDULE") or cls.digest_schedule,
+            stale_days=_int(get("ROADMAP_STALE_DAYS"), "ROADMAP_STALE_DAYS", cls.stale_days),
+            seed=None if seed.lower() == "none" else seed,
+            log_level=(get("ROADMAP_LOG_LEVEL") or "INFO").upper(),
+            port=_int(get("PORT"), "PORT", cls.port),
+        )
+
+    def require(self, *names: str) -> Settings:
+        """Fail with the first missing variable among `names` (e.g. what HTTP serving needs)."""
+        attrs = {
+            "SLACK_BOT_TOKEN": self.slack_bot_token,
+            "SLACK_SIGNING_SECRET": self.slack_signing_secret,
+            "SLACK_APP_TOKEN": self.slack_app_token,
+            "ROADMAP_DIGEST_CHANNEL": self.digest_channel,
+        }
+        for name in names:
+            if not attrs.get(name):
+                raise SettingsError(f"{name} is not set: {KNOWN[name]}")
+        return self
+
+
+def _int(value: str | None, name: str, default: int) -> int:
+    if value is None:
+        return default
+    try:
+        n = int(value)
+    except ValueError as exc:
+        raise SettingsError(f"{name}={value!r} must be a whole number") from exc
+    if n <= 0:
+        raise SettingsError(f"{name}={value!r} must be positive")
+    return n
+
+
+def _roadmap_vars() -> str:
+    return ", ".join(k for k in KNOWN if k.startswith("ROADMAP_"))

@@ -1,0 +1,264 @@
+"""The `/roadmap` command grammar and its answers, in one place, shared by Slack and the `roadmap` console.
+
+A command returns a Reply (a rendered message); it never talks to Slack itself, so what the console
+prints is exactly what Slack would show.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+
+from store.api import (
+    Ambiguous,
+    Invalid,
+    NotFound,
+    RoadmapStore,
+    StoreError,
+    StoreUnavailable,
+    normalize_status,
+    normalize_step_key,
+)
+from store.models import STATUSES
+from templates import render
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking, as the bot layer established it (Slack ids, editor rights, local date)."""
+
+    user_id: str = "console"
+    channel_id: str | None = None
+    is_editor: bool = True
+    editors: tuple[str, ...] = ()
+    today: date = field(default_factory=date.today)
+    shareable: bool = False  # offer a "Share in channel" button (Slack only)
+
+
+@dataclass
+class Reply:
+    message: dict
+    ok: bool = True
+    in_channel: bool = False
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    usage: str
+    summary: str
+    example: str
+    run: Callable[[RoadmapStore, str, Caller], Reply]
+    editors_only: bool = False
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str, usage: str, summary: str, example: str = "", editors_only: bool = False):
+    def register(fn: Callable[[RoadmapStore, str, Caller], Reply]):
+        COMMANDS[name] = Command(name, usage, summary, example, fn, editors_only)
+        return fn
+
+    return register
+
+
+def run_command(store: RoadmapStore, text: str, caller: Caller) -> Reply:
+    """Answer one command line (the text after `/roadmap`). Never raises for bad input: errors are replies."""
+    text = (text or "").strip()
+    name, _, rest = text.partition(" ")
+    name = name.lower()
+    if not name:
+        name = "help"
+    cmd = COMMANDS.get(name)
+    if cmd is None:
+        names = sorted(COMMANDS)
+        hit = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+        return error(
+            f"“{name}” is not a roadmap command.",
+            choices=names,
+            choices_label="Commands",
+            suggestion=hit[0] if hit else None,
+        )
+    if cmd.editors_only and not caller.is_editor:
+        who = ", ".join(caller.editors) if caller.editors else "the roadmap editors"
+        return error(
+            f"Only editors can use `{cmd.name}`. Ask one of: {who}.",
+            hint="Reading and logging is open to everyone.",
+        )
+    try:
+        return cmd.run(store, rest.strip(), caller)
+    except StoreUnavailable:
+        return error("The roadmap store is unavailable right now; nothing was changed. Try again in a moment.")
+    except NotFound as exc:
+        return _not_found(exc)
+    except Ambiguous as exc:
+        return error(f"“{exc.term}” matches more than one {exc.kind}.", choices=exc.matches, choices_label="Matches")
+    except (Invalid, StoreError) as exc:
+        return error(str(exc)[:1].upper() + str(exc)[1:])
+
+
+def error(
+    message: str,
+    *,
+    choices: list[str] | None = None,
+    choices_label: str = "Valid choices",
+    suggestion: str | None = None,
+    hint: str = "`/roadmap help` lists every command with an example.",
+) -> Reply:
+    data = dict(message=message, choices=choices or [], choices_label=choices_label, suggestion=suggestion, hint=hint)
+    return Reply(render("error.json.j2", data), ok=False)
+
+
+def _not_found(exc: NotFound) -> Reply:
+    labels = {"cluster": "Clusters", "step": "Step ids", "status": "Statuses", "side": "Sides"}
+    choices = exc.choices
+    if exc.kind == "step" and len(choices) > 40:
+        # Too many to list: the steps of the cluster the term points at, else one entry per cluster prefix.
+        prefix = (normalize_step_key(exc.term) or exc.term.upper()).rsplit("-", 1)[0]
+        same = [c for c in choices if c.rsplit("-", 1)[0] == prefix]
+        choices = same[:40] if same else [f"{p}-…" for p in sorted({c.rsplit("-", 1)[0] for c in choices})]
+    return error(
+        f"There is no {exc.kind} “{exc.term}”.",
+        choices=choices,
+        choices_label=labels.get(exc.kind, "Valid choices"),
+        suggestion=exc.suggestion,
+    )
+
+
+def _share(caller: Caller, text: str) -> str | None:
+    return text if caller.shareable else None
+
+
+# -- commands -----------------------------------------------------------------------------------------------
+
+
+@command("help", "/roadmap help", "this list")
+def _help(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
+    info = store.info()
+    commands = [c for c in COMMANDS.values()]
+    data = dict(
+        title=info.get("title", "Roadmap bot"),
+        commands=commands,
+        clusters=[c.slug for c in store.clusters()],
+        statuses=[s.replace("_", " ") for s in STATUSES],
+        editor=caller.is_editor,
+    )
+    return Reply(render("help.json.j2", data))
+
+
+@command(
+    "status",
+    "/roadmap status [cluster | STEP-ID]",
+    "progress of every cluster, one cluster's steps and pairs, or one step with its history",
+    "/roadmap status security",
+)
+def _status(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
+    share = _share(caller, f"status {rest}".strip())
+    if not rest:
+        data = dict(title=store.info().get("title", "Roadmap"), clusters=store.cluster_overview(), share=share)
+        return Reply(render("status_overview.json.j2", data))
+    key = normalize_step_key(rest)
+    if key:  # step ids carry a number; cluster names never do
+        d = store.step_detail(key)
+        data = dict(step=d.step, pairs=d.pairs, history=d.history, developments=d.developments)
+        return Reply(render("status_step.json.j2", dict(data, today=caller.today, share=share)))
+    cluster = store.resolve_cluster(rest)
+    d = store.cluster_detail(cluster.slug)
+    data = dict(cluster=d.cluster, steps_by_side=d.steps_by_side, pairs=d.pairs, developments=d.developments)
+    return Reply(render("status_cluster.json.j2", dict(data, today=caller.today, share=share)))
+
+
+@command(
+    "log",
+    "/roadmap log <cluster | STEP-ID> [YYYY-MM-DD] <text>",
+    "record a development (anyone); the date defaults to today",
+    "/roadmap log SEC-1 Minsk restates its no-aggression pledge",
+)
+def _log(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
+    target, _, text = rest.partition(" ")
+    if not target or not text.strip():
+        raise Invalid("say where and what: `/roadmap log <cluster | STEP-ID> <text>`")
+    occurred_on, text = _leading_date(text.strip(), caller.today)
+    key = normalize_step_key(target)
+    if key and store.step_exists(key):
+        recorded = store.record_development(text=text, author=caller.user_id, step=key, occurred_on=occurred_on)
+    else:
+        cluster = store.resolve_cluster(target)
+        recorded = store.record_development(
+            text=text, author=caller.user_id, cluster=cluster.slug, occurred_on=occurred_on
+        )
+    title = next(c.title for c in store.clusters() if c.slug == recorded.development.cluster)
+    data = dict(development=recorded.development, created=recorded.created, cluster_title=title)
+    return Reply(render("recorded.json.j2", data))
+
+
+@command(
+    "set",
+    "/roadmap set <STEP-ID> <status> [note]",
+    "change a step's status (editors); recorded in its history",
+    "/roadmap set ECO-2 agreed signed in Minsk",
+    editors_only=True,
+)
+def _set(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
+    parts = rest.split(maxsplit=2)
+    if len(parts) < 2:
+        raise Invalid(f"say which step and which status: `/roadmap set <STEP-ID> <{' | '.join(STATUSES)}> [note]`")
+    key, status_word = parts[0], parts[1]
+    note = parts[2] if len(parts) > 2 else ""
+    if status_word.lower() == "in" and note.lower().split(" ", 1)[0] == "progress":
+        status_word, note = "in_progress", note[len("progress") :]
+    status = normalize_status(status_word)
+    change = store.set_status(key, status, actor=caller.user_id, note=note.strip())
+    data = dict(
+        step=change.step,
+        old_status=change.old_status,
+        changed=change.changed,
+        note=note.strip(),
+        actor=caller.user_id,
+    )
+    return Reply(render("status_set.json.j2", data))
+
+
+@command(
+    "commitments",
+    "/roadmap commitments [side]",
+    "open reciprocal commitments and who owes the next move",
+    "/roadmap commitments Belarus",
+)
+def _commitments(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
+    side = store.resolve_side(rest) if rest else None
+    groups = store.open_commitments(side.code if side else None)
+    data = dict(
+        groups=groups,
+        side=side,
+        sides=[s.code for s in store.sides()],
+        share=_share(caller, f"commitments {rest}".strip()),
+    )
+    return Reply(render("commitments.json.j2", data))
+
+
+@command("find", "/roadmap find <words>", "search steps and developments", "/roadmap find prisoners")
+def _find(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
+    result = store.search(rest)
+    data = dict(result=result, today=caller.today, share=_share(caller, f"find {rest}"))
+    return Reply(render("find.json.j2", data))
+
+
+_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})\s+(.*)$", re.S)
+
+
+def _leading_date(text: str, today: date) -> tuple[date, str]:
+    m = _DATE.match(text)
+    if not m:
+        return today, text
+    try:
+        when = date.fromisoformat(m.group(1))
+    except ValueError as exc:
+        raise Invalid(f"{m.group(1)} is not a real date (YYYY-MM-DD)") from exc
+    if when > today:
+        raise Invalid(f"{when.isoformat()} is in the future; a development records what has happened")
+    return when, m.group(2).strip()

@@ -1,0 +1,93 @@
+"""Engine set-up: URL normalisation, SQLite pragmas, Alembic upgrades.
+
+SQLite is the zero-install default; PostgreSQL (psycopg v3) is the production database.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.pool import StaticPool
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DATABASE_URL = "sqlite:///roadmap.db"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def normalize_url(url: str) -> str:
+    """Accept Heroku-style `postgres://` and bare `postgresql://` and pin the psycopg v3 driver."""
+    url = url.strip()
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def make_engine(url: str = DEFAULT_DATABASE_URL, **kwargs) -> Engine:
+    url = normalize_url(url)
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url, **kwargs)
+    kwargs.setdefault("pool_pre_ping", True)
+    # A dead database must fail a request fast, well inside Slack's 3 s window.
+    kwargs.setdefault("pool_timeout", 2)
+    connect_args = kwargs.pop("connect_args", {})
+    connect_args.setdefault("connect_timeout", 2)
+    return create_engine(url, connect_args=connect_args, **kwargs)
+
+
+def _sqlite_engine(url: str, **kwargs) -> Engine:
+    memory = url in ("sqlite://", "sqlite:///:memory:")
+    connect_args = {"check_same_thread": False}
+    if memory:
+        # One shared connection so every thread sees the same in-memory database.
+        kwargs.setdefault("poolclass", StaticPool)
+    engine = create_engine(url, connect_args=connect_args, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        # Let SQLAlchemy, not pysqlite, issue BEGIN, so that we can choose IMMEDIATE below.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        if not memory:
+            cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=5000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        # Writers take the lock up front: a deferred read-then-write transaction fails with
+        # "database is locked" under concurrency instead of waiting (PITFALLS §4). Readers stay deferred.
+        if conn.get_execution_options().get("readonly"):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def alembic_config(engine: Engine):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to `revision` (Alembic); safe to run on every start."""
+    from alembic import command
+
+    command.upgrade(alembic_config(engine), revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()

@@ -1,0 +1,34 @@
+"""Alembic environment. The engine comes from store.db (config.attributes) or, for the alembic CLI,
+from DATABASE_URL."""
+
+import os
+
+from alembic import context
+from sqlmodel import SQLModel
+
+import store.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from store.db import DEFAULT_DATABASE_URL, make_engine
+
+target_metadata = SQLModel.metadata
+
+
+def run_migrations_online() -> None:
+    engine = context.config.attributes.get("engine")
+    if engine is None:
+        engine = make_engine(os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL))
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            # SQLite cannot ALTER most things; batch mode copies the table instead.
+            render_as_batch=connection.dialect.name == "sqlite",
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        connection.commit()
+
+
+if context.is_offline_mode():
+    raise SystemExit("offline migrations are not supported; run `roadmap db upgrade`")
+run_migrations_online()

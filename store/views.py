@@ -1,0 +1,158 @@
+"""Plain data the store API returns: no sessions, no lazy loads, safe to hand to a template."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+
+@dataclass(frozen=True)
+class SideView:
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ClusterRef:
+    slug: str
+    prefix: str
+    title: str
+    summary: str = ""
+
+
+@dataclass(frozen=True)
+class StepView:
+    key: str
+    cluster: str
+    side: SideView
+    title: str
+    detail: str
+    status: str
+    due_on: date | None
+    source: str
+    source_url: str | None
+    updated_at: datetime | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status not in ("done", "dropped")
+
+    def overdue(self, today: date) -> bool:
+        return self.is_open and self.due_on is not None and self.due_on < today
+
+
+@dataclass(frozen=True)
+class PairView:
+    """A reciprocal commitment: two steps of two sides that answer each other."""
+
+    first: StepView
+    second: StepView
+
+    @property
+    def is_open(self) -> bool:
+        return self.first.is_open or self.second.is_open
+
+    @property
+    def owed_by(self) -> list[SideView]:
+        """Who owes the next move: a side whose step is open while its counterpart's is done.
+
+        When neither step is done, both sides still owe their part; when both are closed, nobody does.
+        """
+        a, b = self.first, self.second
+        if a.status == "done" and b.is_open:
+            return [b.side]
+        if b.status == "done" and a.is_open:
+            return [a.side]
+        return [s.side for s in (a, b) if s.is_open]
+
+    def counterpart_of(self, key: str) -> StepView:
+        return self.second if self.first.key == key else self.first
+
+
+@dataclass(frozen=True)
+class DevelopmentView:
+    id: int
+    cluster: str
+    step: str | None
+    text: str
+    author: str
+    occurred_on: date
+    precision: str
+    recorded_at: datetime
+    source: str
+    url: str | None
+    permalink: str | None
+    slack_channel: str | None = None
+    slack_ts: str | None = None
+    retracted: bool = False
+
+    @property
+    def link(self) -> str | None:
+        return self.permalink or self.url
+
+
+@dataclass(frozen=True)
+class ChangeView:
+    changed_at: datetime
+    actor: str
+    field: str
+    old_value: str | None
+    new_value: str | None
+    note: str
+
+
+@dataclass(frozen=True)
+class SideProgress:
+    side: SideView
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class ClusterSummary:
+    cluster: ClusterRef
+    progress: list[SideProgress]
+    open_pairs: int
+    owed: list[tuple[SideView, int]]
+    latest_on: date | None
+    steps_total: int
+
+
+@dataclass(frozen=True)
+class ClusterDetail:
+    cluster: ClusterRef
+    steps_by_side: list[tuple[SideView, list[StepView]]]
+    pairs: list[PairView]
+    developments: list[DevelopmentView]
+
+
+@dataclass(frozen=True)
+class StepDetail:
+    step: StepView
+    pairs: list[PairView]
+    history: list[ChangeView]
+    developments: list[DevelopmentView]
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: str
+    steps: list[StepView] = field(default_factory=list)
+    developments: list[DevelopmentView] = field(default_factory=list)
+    more_steps: bool = False
+    more_developments: bool = False
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """Outcome of recording a development: `created` is False when the Slack message was already stored."""
+
+    development: DevelopmentView
+    created: bool
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    step: StepView
+    old_status: str
+    changed: bool
