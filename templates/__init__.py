@@ -116,7 +116,7 @@ def render(name: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
 def fit_limits(message: dict[str, Any]) -> dict[str, Any]:
     """Cut what Slack would reject: at most 50 blocks (the last saying how many were left out), section
     texts of 3,000 characters, headers of 150, and a plain-text fallback of sensible length."""
-    blocks = message.get("blocks") or []
+    blocks = [part for block in message.get("blocks") or [] for part in _split_section(block)]
     if len(blocks) > MAX_BLOCKS:
         left_out = len(blocks) - (MAX_BLOCKS - 1)
         note = {"type": "mrkdwn", "text": f"… and {left_out} more blocks not shown."}
@@ -134,6 +134,28 @@ def fit_limits(message: dict[str, Any]) -> dict[str, Any]:
     message["blocks"] = blocks
     message["text"] = _cut(message.get("text") or "Roadmap bot", MAX_FALLBACK_TEXT)
     return message
+
+
+def _split_section(block: dict[str, Any]) -> list[dict[str, Any]]:
+    """A section whose text is over the limit becomes several sections, split between lines, so a long list
+    keeps its items and its closing "… and N more" line instead of being truncated."""
+    text = (block.get("text") or {}).get("text") if block.get("type") == "section" else None
+    if not isinstance(text, str) or len(text) <= MAX_SECTION_TEXT or block.get("fields") or block.get("accessory"):
+        return [block]
+    parts, current = [], ""
+    for line in text.split("\n"):
+        if current and len(current) + 1 + len(line) > MAX_SECTION_TEXT:
+            parts.append(current)
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    parts.append(current)
+    out = []
+    for part in parts:
+        piece = {k: v for k, v in block.items() if k != "block_id"}
+        piece["text"] = dict(block["text"], text=part)
+        out.append(piece)
+    return out
 
 
 def _cut(text: str, limit: int) -> str:
