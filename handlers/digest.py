@@ -45,7 +45,7 @@ def on_digest_command(ack, command: dict, respond, context) -> None:
             caller = services.caller(user, channel)
             if sub == "off" or arg.strip():
                 if not caller.is_editor:
-                    who = ", ".join(services.editors.display()) or "the roadmap editors"
+                    who = ", ".join(caller.editors) or "the roadmap editors"
                     reply = error(f"Only editors can change the digest schedule. Ask one of: {who}.", hint=_USAGE)
                 else:
                     reply = _set_schedule(services, channel, user, arg if sub == "schedule" else None)

@@ -451,3 +451,35 @@ def test_crash_in_the_middle_of_a_thread_posts_only_the_missing_parts(settings, 
     numbers = sorted(m["metadata"]["event_payload"]["part"] for m in posted)
     assert numbers == list(range(1, total + 1)), "each part exactly once"
     assert all(m.get("thread_ts") == parent for m in posted if m["ts"] != parent)
+
+
+# -- the clock process --------------------------------------------------------------------------------------
+
+
+def test_clock_process_catches_up_on_start_and_stops_cleanly_on_sigterm(tmp_path, fake_slack):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    an_hour_ago = datetime.now(NY) - timedelta(hours=1)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("ROADMAP_", "SLACK_", "DATABASE_URL"))},
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_API_URL": fake_slack.api_url,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'clock.db'}",
+        "ROADMAP_DIGEST_CHANNEL": "CDIGEST",
+        "ROADMAP_DIGEST_SCHEDULE": f"{an_hour_ago.minute} {an_hour_ago.hour} * * *",
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "clock"], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        posted = fake_slack.wait_for("chat.postMessage", timeout=30)
+        assert len(posted) == 1 and posted[0].body["channel"] == "CDIGEST"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "digest clock stopped" in err
+    assert len(fake_slack.calls_to("chat.postMessage")) == 1
