@@ -194,7 +194,9 @@ class DigestSender:
         except Exception as exc:  # a bug or the store: still recorded, so the slot is retried, not lost
             log.exception("digest for %s (%s) crashed", channel, period)
             return self._failed(claim, f"internal error: {exc!r}", parts)
-        self.store.finish_digest(claim, now=datetime.now(UTC), message_ts=parent)
+        if not self.store.finish_digest(claim, now=datetime.now(UTC), message_ts=parent):
+            # Another worker took the claim over as stale; it checks Slack's markers, so nothing is doubled.
+            log.warning("digest for %s (%s): claim was taken over before the outcome was recorded", channel, period)
         log.info("digest for %s (%s) sent in %d part(s), attempt %d", channel, period, parts, claim.attempts)
         return Outcome(channel, period, "sent", parent, parts)
 
