@@ -262,3 +262,18 @@ def _leading_date(text: str, today: date) -> tuple[date, str]:
     if when > today:
         raise Invalid(f"{when.isoformat()} is in the future; a development records what has happened")
     return when, m.group(2).strip()
+
+
+@command(
+    "threads",
+    "/roadmap threads",
+    "post one thread per cluster in this channel; replies there become developments (Slack only, editors)",
+    editors_only=True,
+)
+def _threads(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
+    # In Slack, handlers.threads answers this command (it posts in the channel); only the console gets here.
+    return error(
+        "`threads` only works in Slack: run `/roadmap threads` in a channel to post one thread per cluster there; "
+        "replies in those threads are recorded as developments.",
+        hint="In the console, record a development with `log <cluster | STEP-ID> <text>`.",
+    )

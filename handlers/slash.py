@@ -9,10 +9,17 @@ from handlers.commands import Reply, error, run_command
 
 log = logging.getLogger(__name__)
 
+# Subcommands that act in the Slack channel itself (they post messages), registered by their handler modules as
+# name → fn(ack, command, respond, services). The console answers the same names from the command core.
+SLACK_ONLY: dict = {}
 
-def on_roadmap_command(ack, command: dict, context) -> None:
+
+def on_roadmap_command(ack, command: dict, context, respond) -> None:
     """Answer in the HTTP response itself (process_before_response): the store is fast, Slack's limit is 3 s."""
     services = context["services"]
+    slack_only = SLACK_ONLY.get((command.get("text") or "").strip().partition(" ")[0].lower())
+    if slack_only is not None:
+        return slack_only(ack, command, respond, services)
     caller = services.caller(command.get("user_id", ""), command.get("channel_id"))
     try:
         reply = run_command(services.store, command.get("text") or "", caller)

@@ -156,3 +156,16 @@ class StatusChange:
     step: StepView
     old_status: str
     changed: bool
+
+
+@dataclass(frozen=True)
+class ThreadSlot:
+    """One cluster's parent message in a channel, as `/roadmap threads` found or claimed it.
+
+    `ts` is set when the parent is posted; `claim` is set when this call won the right to post it (the row
+    holds the claim until the post succeeds); neither means another run is posting it right now.
+    """
+
+    cluster: str
+    ts: str | None = None
+    claim: str | None = None

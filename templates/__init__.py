@@ -183,3 +183,22 @@ def _plain(mrkdwn: str) -> str:
     text = re.sub(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])", r"\1", text)
     text = re.sub(r"(?<![\w_])_([^_\n]+)_(?![\w_])", r"\1", text)
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+# -- views (modals) ---------------------------------------------------------------------------------------
+
+
+def verbatim(value: Any) -> Markup:
+    """A value Slack shows exactly as given (an input's initial_value): JSON-encoded, not Slack-escaped."""
+    return Markup(json.dumps("" if value is None else str(value), ensure_ascii=False)[1:-1])
+
+
+def render_view(name: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Render `templates/<name>` to a Block Kit view (a modal) for views.open / response_action=update."""
+    env = environment()
+    env.filters.setdefault("verbatim", verbatim)
+    raw = env.get_template(name).render(**(data or {}))
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:  # a template bug, never user input
+        raise ValueError(f"template {name} produced invalid JSON: {exc}\n{raw}") from exc
