@@ -4,6 +4,7 @@ store, with the Slack Web API calls (posts, updates, permalinks, reactions) obse
 from __future__ import annotations
 
 import dataclasses
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date
 
@@ -13,6 +14,8 @@ from sqlalchemy import event
 from bot.app import create_app
 from bot.web import SlackWSGI
 from handlers.commands import Caller, run_command
+from store import api as store_api
+from store.views import ThreadSlot
 from tests.blockkit import assert_valid_message, message_text
 from tests.fakes import Scripted
 from tests.slack_requests import send_command, send_event
@@ -74,11 +77,11 @@ def app_with(settings, store, **changes):
 
 
 @contextmanager
-def development_inserts_fail(engine):
-    """The database drops the connection whenever a development is inserted (reads still work)."""
+def development_inserts_fail(engine, statement_start: str = "INSERT INTO DEVELOPMENT"):
+    """The database drops the connection on statements starting so (by default: inserting a development)."""
 
     def fail(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("INSERT INTO DEVELOPMENT"):
+        if statement.lstrip().upper().startswith(statement_start):
             raise engine.dialect.loaded_dbapi.OperationalError("server closed the connection unexpectedly")
 
     event.listen(engine, "before_cursor_execute", fail)
@@ -167,6 +170,27 @@ def test_threads_in_the_console_says_it_only_works_in_slack(store):
     assert "/roadmap threads" in help_text
 
 
+def test_two_runs_in_one_channel_claim_each_cluster_once(store):
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        runs = list(pool.map(lambda n: store.claim_cluster_threads("C1", f"U{n}"), range(4)))
+    claims = [slot for run in runs for slot in run if slot.claim]
+    assert sorted(s.cluster for s in claims) == sorted(SLUGS)  # each cluster claimed by exactly one run
+    winner = next(s for s in claims if s.cluster == "security")
+    assert store.confirm_cluster_thread("C1", "security", winner.claim, "1.000001")
+    assert store.thread_cluster("C1", "1.000001") == "security"
+    again = {s.cluster: s for s in store.claim_cluster_threads("C1", "U9")}
+    assert again["security"].ts == "1.000001" and again["economic"] == ThreadSlot("economic")
+
+
+def test_a_claim_left_by_a_dead_run_is_taken_over(store, monkeypatch):
+    dead = {s.cluster: s.claim for s in store.claim_cluster_threads("C1", "U1")}
+    monkeypatch.setattr(store_api, "PENDING_CLAIM_SECONDS", -1)
+    fresh = {s.cluster: s.claim for s in store.claim_cluster_threads("C1", "U2")}
+    assert all(fresh.values()) and not set(fresh.values()) & set(dead.values())
+    assert not store.confirm_cluster_thread("C1", "security", dead["security"], "1.000001")  # too late
+    assert store.confirm_cluster_thread("C1", "security", fresh["security"], "1.000002")
+
+
 # -- replies -----------------------------------------------------------------------------------------------------
 
 
@@ -223,6 +247,25 @@ def test_an_editors_status_reply_changes_the_step_once(settings, store, fake_sla
     assert detail.developments[0].text == "SEC-2 done: signed in Minsk"
     names = {r.body["name"] for r in fake_slack.wait_for("reactions.add", 3)}
     assert names == {"memo", "pencil2"}
+
+
+def test_a_status_change_lost_after_its_reply_was_stored_is_applied_by_the_retry(web, fake_slack, store, threads):
+    event_ = reply("ECO-2 agreed: initialled in Minsk", threads["economic"])
+    with development_inserts_fail(store.engine, "UPDATE STEP"):
+        assert send_event(web, event_).status >= 500
+    assert store.slack_development(CHANNEL, REPLY_TS) is not None  # the reply itself was committed
+    assert store.step_detail("ECO-2").step.status == "proposed"
+    assert send_event(web, event_, retry=1).status == 200
+    detail = store.step_detail("ECO-2")
+    assert detail.step.status == "agreed" and len(detail.history) == 1
+
+
+def test_a_late_retry_does_not_undo_a_newer_status_change(web, fake_slack, store, threads):
+    event_ = reply("ECO-2 agreed: initialled in Minsk", threads["economic"])
+    send_event(web, event_)
+    store.set_status("ECO-2", "stalled", actor="U1", note="talks paused")
+    send_event(web, event_, event_id="Ev2", retry=3)
+    assert store.step_detail("ECO-2").step.status == "stalled"
 
 
 def test_a_non_editors_status_reply_is_recorded_without_changing_the_step(settings, store, fake_slack):
