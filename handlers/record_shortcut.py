@@ -9,8 +9,6 @@ import json
 import logging
 from datetime import date, datetime
 
-from slack_sdk.errors import SlackApiError, SlackClientError
-
 from handlers.threads import message_date, parse_reply, plain_text
 from store.api import Invalid, StoreError, StoreUnavailable, normalize_step_key
 from templates import render_view
@@ -140,7 +138,7 @@ def _fill_permalink(services, channel: str, ts: str) -> None:
     try:
         link = services.clients.reader.chat_getPermalink(channel=channel, message_ts=ts)["permalink"]
         services.store.set_development_permalink(channel, ts, link)
-    except (SlackApiError, SlackClientError, StoreError, KeyError) as exc:
+    except Exception as exc:  # Slack errors, dropped connections (URLError), the store: the row is kept
         log.warning("no permalink for %s/%s: %s", channel, ts, exc)
 
 

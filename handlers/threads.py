@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.errors import SlackApiError
 
 from handlers.commands import Reply, error
 from handlers.slash import SLACK_ONLY, ack_payload
@@ -163,7 +163,7 @@ def _put_parent(services, channel: str, slot: ThreadSlot, message: dict) -> tupl
                 return "failed", code if code in CHANNEL_ERRORS else None
             # The parent is gone from Slack: claim the right to post it again.
             claim = store.reclaim_cluster_thread(channel, slot.cluster, slot.ts)
-        except SlackClientError as exc:
+        except Exception as exc:  # connection errors surface as URLError, not as a SlackClientError
             log.warning("cluster threads: chat.update of %s failed: %s", slot.cluster, exc)
             return "failed", None
     if not claim:
@@ -172,12 +172,19 @@ def _put_parent(services, channel: str, slot: ThreadSlot, message: dict) -> tupl
         posted = clients.poster.chat_postMessage(
             channel=channel, text=message["text"], blocks=message["blocks"], unfurl_links=False
         )
-    except (SlackApiError, SlackClientError) as exc:
+    except Exception as exc:
+        # Also a dropped connection: the post may have gone through (PITFALLS §2), but without its ts the parent
+        # cannot be remembered, so the claim is given back and the next run posts it.
         code = exc.response.get("error") if isinstance(exc, SlackApiError) else None
         log.warning("cluster threads: posting %s failed: %s", slot.cluster, code or exc)
         store.release_cluster_thread(channel, slot.cluster, claim)
         return "failed", code if code in CHANNEL_ERRORS else None
-    store.confirm_cluster_thread(channel, slot.cluster, claim, posted["ts"])
+    try:
+        store.confirm_cluster_thread(channel, slot.cluster, claim, posted["ts"])
+    except StoreError:
+        # The claim stays and is taken over after PENDING_CLAIM_SECONDS; that run posts a fresh parent.
+        log.exception("cluster threads: posted %s but could not remember it", slot.cluster)
+        return "failed", None
     return "posted", None
 
 
@@ -273,7 +280,7 @@ def _receipt(
         try:
             link = clients.reader.chat_getPermalink(channel=channel, message_ts=ts)["permalink"]
             store.set_development_permalink(channel, ts, link)
-        except (SlackApiError, SlackClientError, StoreError, KeyError) as exc:
+        except Exception as exc:  # Slack errors, dropped connections (URLError), the store: the row is kept
             log.warning("no permalink for %s/%s yet: %s", channel, ts, exc)
     for name in (RECEIPT, STATUS_RECEIPT) if changed else (RECEIPT,):
         _react(clients.reader, channel, ts, name)
@@ -284,7 +291,7 @@ def _receipt(
             clients.poster.chat_postEphemeral(
                 channel=channel, user=dev.author, thread_ts=thread_ts, text=message["text"], blocks=message["blocks"]
             )
-        except (SlackApiError, SlackClientError) as exc:
+        except Exception as exc:
             log.warning("could not tell %s their status change was refused: %s", dev.author, exc)
 
 
@@ -294,7 +301,7 @@ def _react(client, channel: str, ts: str, name: str) -> None:
     except SlackApiError as exc:
         if exc.response.get("error") != "already_reacted":  # a redelivery reacts again: fine
             log.warning("reaction %s on %s/%s failed: %s", name, channel, ts, exc.response.get("error"))
-    except SlackClientError as exc:
+    except Exception as exc:  # e.g. URLError after the client's own retries
         log.warning("reaction %s on %s/%s failed: %s", name, channel, ts, exc)
 
 

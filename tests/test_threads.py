@@ -144,6 +144,16 @@ def test_a_parent_deleted_in_slack_is_posted_again(web, fake_slack, store, threa
     assert len(set(now.values()) - set(threads.values())) == 1
 
 
+def test_a_dropped_connection_while_posting_gives_the_claim_back_for_the_next_run(web, fake_slack, store):
+    fake_slack.script("chat.postMessage", Scripted(drop=True))
+    summary = run_threads(web, fake_slack)
+    assert "Could not post" in message_text({"text": summary["text"], "blocks": summary["blocks"]})
+    assert len(threads_of(store)) == len(SLUGS) - 1
+    run_threads(web, fake_slack)
+    assert sorted(threads_of(store)) == sorted(SLUGS)
+    assert len(fake_slack.calls_to("chat.update")) == len(SLUGS) - 1
+
+
 def test_threads_where_the_bot_is_not_invited_says_so_and_keeps_nothing(web, fake_slack, store):
     fake_slack.script("chat.postMessage", Scripted(status=200, body={"ok": False, "error": "not_in_channel"}))
     summary = run_threads(web, fake_slack)
@@ -205,6 +215,15 @@ def test_reply_in_a_cluster_thread_is_recorded_with_date_permalink_and_receipt(w
     assert dev.occurred_on == date(2025, 7, 31)  # the message's date in ROADMAP_TIMEZONE, not UTC
     assert dev.permalink == f"https://policy.slack.com/archives/{CHANNEL}/p{REPLY_TS.replace('.', '')}"
     assert store.cluster_detail("security").developments[0].text == dev.text
+
+
+def test_a_failing_permalink_loses_neither_the_reply_nor_its_receipt(web, fake_slack, store, threads):
+    fake_slack.script("chat.getPermalink", *[Scripted(drop=True)] * 3)  # the reader client retries twice
+    assert send_event(web, reply("Talks resumed", threads["security"])).status == 200
+    assert fake_slack.wait_for("reactions.add")
+    dev = store.slack_development(CHANNEL, REPLY_TS)
+    assert dev.text == "Talks resumed" and dev.permalink is None
+    assert len(fake_slack.calls_to("chat.getPermalink")) == 3
 
 
 def test_retries_with_the_same_or_another_event_id_record_one_row(web, fake_slack, store, threads):
