@@ -121,8 +121,8 @@ def post_cluster_threads(services, channel: str, user: str, respond=None) -> dic
     result: dict[str, list[str]] = {"posted": [], "refreshed": [], "busy": [], "failed": []}
     problem = None
     try:
+        summaries = {c.cluster.slug: c for c in store.cluster_overview()}  # read first: a claim is never stranded
         slots = store.claim_cluster_threads(channel, user)
-        summaries = {c.cluster.slug: c for c in store.cluster_overview()}
     except StoreError:
         log.exception("cluster threads: store unavailable")
         slots, problem = [], "The roadmap store is unavailable right now; nothing was posted. Try again."
