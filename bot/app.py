@@ -11,7 +11,7 @@ from bot.editors import Editors
 from bot.services import Services
 from bot.settings import Settings
 from bot.slack import SlackClients, make_clients
-from handlers import slash
+from handlers import record_shortcut, slash, threads
 from store.api import RoadmapStore
 
 log = logging.getLogger(__name__)
@@ -48,4 +48,8 @@ def create_app(
 
     app.command(COMMAND)(slash.on_roadmap_command)
     app.action("share_in_channel")(slash.on_share_in_channel)
+    # Cluster threads and "Record as development": every message subtype has a listener (no 404 → no retries).
+    app.event("message")(threads.on_message)
+    app.shortcut(record_shortcut.CALLBACK_ID)(record_shortcut.on_record_shortcut)
+    app.view(record_shortcut.CALLBACK_ID)(record_shortcut.on_record_submission)
     return app

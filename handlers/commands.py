@@ -44,6 +44,15 @@ class Reply:
     ok: bool = True
     in_channel: bool = False
 
+    def slack_payload(self, in_channel: bool | None = None) -> dict:
+        """The reply as an ack()/respond() payload: ephemeral unless it is meant for the channel."""
+        visible = self.in_channel if in_channel is None else in_channel
+        return {
+            "text": self.message["text"],
+            "blocks": self.message["blocks"],
+            "response_type": "in_channel" if visible else "ephemeral",
+        }
+
 
 @dataclass(frozen=True)
 class Command:
@@ -275,4 +284,19 @@ def _digest(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
     return error(
         "The digest is posted by the bot in Slack (`/roadmap digest preview`).",
         hint="In a terminal: `roadmap digest preview` shows it, `roadmap digest send` posts it.",
+    )
+
+
+@command(
+    "threads",
+    "/roadmap threads",
+    "post one thread per cluster in this channel; replies there become developments (Slack only, editors)",
+    editors_only=True,
+)
+def _threads(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
+    # In Slack, handlers.threads answers this command (it posts in the channel); only the console gets here.
+    return error(
+        "`threads` only works in Slack: run `/roadmap threads` in a channel to post one thread per cluster there; "
+        "replies in those threads are recorded as developments.",
+        hint="In the console, record a development with `log <cluster | STEP-ID> <text>`.",
     )

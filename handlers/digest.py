@@ -25,10 +25,6 @@ SUBCOMMANDS = ("preview", "now", "schedule", "off")
 MAX_PREVIEW_REPLIES = 4  # response_url takes 5 messages; the ack is the first part
 
 
-def is_digest(text: str | None) -> bool:
-    return (text or "").strip().split(" ", 1)[0].lower() == "digest"
-
-
 def on_digest_command(ack, command: dict, respond, context) -> None:
     services = context["services"]
     user, channel = command.get("user_id", ""), command.get("channel_id")

@@ -5,16 +5,24 @@ from __future__ import annotations
 import html
 import logging
 
-from handlers import digest
-from handlers.commands import Reply, error, run_command
+from handlers import digest, threads
+from handlers.commands import error, run_command
 
 log = logging.getLogger(__name__)
+
+# Subcommands that act in the Slack channel itself (they post messages, so they cannot live in the shared command
+# core): name → fn(ack, command, respond, context). The console answers the same names from the command core.
+SLACK_ONLY = {
+    "digest": digest.on_digest_command,
+    "threads": threads.on_threads_command,
+}
 
 
 def on_roadmap_command(ack, command: dict, respond, context) -> None:
     """Answer in the HTTP response itself (process_before_response): the store is fast, Slack's limit is 3 s."""
-    if digest.is_digest(command.get("text")):  # posts to Slack, so it lives outside the shared command core
-        return digest.on_digest_command(ack, command, respond, context)
+    slack_only = SLACK_ONLY.get((command.get("text") or "").strip().partition(" ")[0].lower())
+    if slack_only is not None:
+        return slack_only(ack, command, respond, context)
     services = context["services"]
     caller = services.caller(command.get("user_id", ""), command.get("channel_id"))
     try:
@@ -22,7 +30,7 @@ def on_roadmap_command(ack, command: dict, respond, context) -> None:
     except Exception:
         log.exception("command failed: %r", command.get("text"))
         reply = error("Something went wrong on our side; nothing was changed. Please try again.")
-    ack(**ack_payload(reply))
+    ack(**reply.slack_payload())
 
 
 def on_share_in_channel(ack, body: dict, respond, context) -> None:
@@ -36,15 +44,6 @@ def on_share_in_channel(ack, body: dict, respond, context) -> None:
 
     def share() -> None:
         reply = run_command(services.store, text, services.caller(user, channel, shareable=False))
-        respond(**ack_payload(reply, in_channel=reply.ok), delete_original=False)
+        respond(**reply.slack_payload(in_channel=reply.ok), delete_original=False)
 
     services.after_response(share, "share in channel")
-
-
-def ack_payload(reply: Reply, in_channel: bool | None = None) -> dict:
-    visible = reply.in_channel if in_channel is None else in_channel
-    return {
-        "text": reply.message["text"],
-        "blocks": reply.message["blocks"],
-        "response_type": "in_channel" if visible else "ephemeral",
-    }

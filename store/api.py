@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import difflib
 import re
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Engine, and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -51,6 +52,7 @@ from store.views import (
     StatusChange,
     StepDetail,
     StepView,
+    ThreadSlot,
 )
 
 MAX_DEVELOPMENT_CHARS = 4000
@@ -820,6 +822,176 @@ class RoadmapStore:
             row = s.exec(select(DigestSchedule).where(DigestSchedule.channel == channel)).scalar_one()
             return _schedule_view(row)
 
+    # -- threads ------------------------------------------------------------------------------------
+    def claim_cluster_threads(self, channel: str, actor: str) -> list[ThreadSlot]:
+        """Every cluster's parent message in `channel`: the posted ones, and a claim for each missing one.
+
+        The claim is a row holding a placeholder ts, inserted with ON CONFLICT DO NOTHING on (channel, cluster):
+        of two runs racing in one channel, only one gets to post a cluster's parent. A claim left behind by a
+        run that died before confirming is taken over after PENDING_CLAIM_SECONDS.
+        """
+        slots = []
+        with self._session(write=True) as s:
+            for cluster in s.exec(select(Cluster).order_by(Cluster.position)).scalars():
+                claim = _new_claim()
+                values = dict(channel=channel, ts=claim, cluster_id=cluster.id, created_by=actor, created_at=utcnow())
+                got = s.exec(
+                    _insert_ignore(s, ClusterThread, values, ["channel", "cluster_id"]).returning(ClusterThread.id)
+                ).scalar()
+                if got is not None:
+                    slots.append(ThreadSlot(cluster.slug, claim=claim))
+                    continue
+                row = s.exec(
+                    select(ClusterThread).where(
+                        ClusterThread.channel == channel, ClusterThread.cluster_id == cluster.id
+                    )
+                ).scalar_one()
+                if not _is_claim(row.ts):
+                    slots.append(ThreadSlot(cluster.slug, ts=row.ts))
+                elif (utcnow() - _aware(row.created_at)).total_seconds() > PENDING_CLAIM_SECONDS:
+                    taken = self._swap_thread_ts(s, channel, cluster.id, row.ts, claim)
+                    slots.append(ThreadSlot(cluster.slug, claim=claim if taken else None))
+                else:
+                    slots.append(ThreadSlot(cluster.slug))
+        return slots
+
+    def reclaim_cluster_thread(self, channel: str, cluster: str, lost_ts: str) -> str | None:
+        """Claim the right to repost a parent that Slack no longer has; None if another run already did."""
+        claim = _new_claim()
+        with self._session(write=True) as s:
+            cluster_id = self._cluster_id(s, cluster)
+            return claim if self._swap_thread_ts(s, channel, cluster_id, lost_ts, claim) else None
+
+    def confirm_cluster_thread(self, channel: str, cluster: str, claim: str, ts: str) -> bool:
+        """Record the posted parent's ts in place of the claim."""
+        with self._session(write=True) as s:
+            return self._swap_thread_ts(s, channel, self._cluster_id(s, cluster), claim, ts)
+
+    def release_cluster_thread(self, channel: str, cluster: str, claim: str) -> None:
+        """Give up a claim (the post failed), so that the next run posts the parent."""
+        with self._session(write=True) as s:
+            s.exec(
+                delete(ClusterThread).where(
+                    ClusterThread.channel == channel,
+                    ClusterThread.cluster_id == self._cluster_id(s, cluster),
+                    ClusterThread.ts == claim,
+                )
+            )
+
+    def thread_cluster(self, channel: str, thread_ts: str) -> str | None:
+        """The cluster whose parent message is (channel, thread_ts), or None for any other thread."""
+        with self._session() as s:
+            return s.exec(
+                select(Cluster.slug)
+                .join(ClusterThread, ClusterThread.cluster_id == Cluster.id)
+                .where(ClusterThread.channel == channel, ClusterThread.ts == thread_ts)
+            ).scalar()
+
+    def slack_development(self, channel: str, ts: str) -> DevelopmentView | None:
+        """The development recorded from a Slack message (retracted ones included), if any."""
+        with self._session() as s:
+            dev_id = s.exec(
+                select(Development.id).where(Development.slack_channel == channel, Development.slack_ts == ts)
+            ).scalar()
+            return self._development_view(s, dev_id) if dev_id is not None else None
+
+    def set_development_permalink(self, channel: str, ts: str, permalink: str) -> bool:
+        """Fill in a Slack development's permalink (fetched after the row was stored); False if none to fill."""
+        with self._session(write=True) as s:
+            return (
+                s.exec(
+                    update(Development)
+                    .where(
+                        Development.slack_channel == channel,
+                        Development.slack_ts == ts,
+                        Development.permalink.is_(None),
+                    )
+                    .values(permalink=permalink[:2000])
+                    .returning(Development.id)
+                ).first()
+                is not None
+            )
+
+    def edit_slack_development(
+        self, channel: str, ts: str, *, text: str, edited_at: datetime, cluster: str, step: str | None = None
+    ) -> DevelopmentView | None:
+        """Apply an edit of the Slack message a development came from: new text, and the step it now names
+        (or none, back to `cluster`). An edit older than the last one applied is ignored, so a late retry
+        cannot undo a newer edit. None if there is no such (unretracted) development or the edit is stale."""
+        text = _checked_text(text)
+        with self._session(write=True) as s:
+            if step:
+                step_row = self._step(s, step)
+                cluster_id, step_id = step_row.cluster_id, step_row.id
+            else:
+                cluster_id, step_id = self._cluster_id(s, cluster), None
+            dev_id = s.exec(
+                update(Development)
+                .where(
+                    Development.slack_channel == channel,
+                    Development.slack_ts == ts,
+                    Development.retracted_at.is_(None),
+                    or_(Development.edited_at.is_(None), Development.edited_at < edited_at),
+                )
+                .values(text=text, cluster_id=cluster_id, step_id=step_id, edited_at=edited_at)
+                .returning(Development.id)
+            ).scalar()
+            return self._development_view(s, dev_id) if dev_id is not None else None
+
+    def retract_slack_development(self, channel: str, ts: str, at: datetime | None = None) -> bool:
+        """Retract the development of a deleted Slack message: kept (and exported) but no longer shown."""
+        with self._session(write=True) as s:
+            return (
+                s.exec(
+                    update(Development)
+                    .where(
+                        Development.slack_channel == channel,
+                        Development.slack_ts == ts,
+                        Development.retracted_at.is_(None),
+                    )
+                    .values(retracted_at=at or utcnow())
+                    .returning(Development.id)
+                ).first()
+                is not None
+            )
+
+    def steps_by_cluster(self) -> list[tuple[ClusterRef, list[StepView]]]:
+        """Every cluster with its steps in order (for pickers)."""
+        with self._session() as s:
+            clusters = s.exec(select(Cluster).order_by(Cluster.position)).scalars().all()
+            rows = s.exec(
+                select(Step, Side, Cluster.slug)
+                .join(Side, Side.id == Step.side_id)
+                .join(Cluster, Cluster.id == Step.cluster_id)
+                .order_by(Cluster.position, Step.number, Side.position)
+            ).all()
+        steps: dict[str, list[StepView]] = defaultdict(list)
+        for step, side, slug in rows:
+            steps[slug].append(_step_view(step, side, slug))
+        return [(_cluster_ref(c), steps[c.slug]) for c in clusters]
+
+    def _cluster_id(self, s: Session, slug: str) -> int:
+        cluster_id = s.exec(select(Cluster.id).where(Cluster.slug == slug)).scalar()
+        if cluster_id is None:
+            raise NotFound("cluster", slug, [c.slug for c in self.clusters()])
+        return cluster_id
+
+    def _swap_thread_ts(self, s: Session, channel: str, cluster_id: int, old: str, new: str) -> bool:
+        """Compare-and-set of a thread row's ts: the database decides which of two racing runs wins."""
+        return (
+            s.exec(
+                update(ClusterThread)
+                .where(
+                    ClusterThread.channel == channel,
+                    ClusterThread.cluster_id == cluster_id,
+                    ClusterThread.ts == old,
+                )
+                .values(ts=new, created_at=utcnow())
+                .returning(ClusterThread.id)
+            ).first()
+            is not None
+        )
+
 
 # -- module helpers -------------------------------------------------------------------------------------
 
@@ -1144,3 +1316,31 @@ def _upsert(s: Session, model, values: dict, conflict_cols: list[str]):
     ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model).values(**values)
     changed = {k: ins.excluded[k] for k in values if k not in conflict_cols}
     return ins.on_conflict_do_update(index_elements=conflict_cols, set_=changed)
+
+
+# -- threads helpers ------------------------------------------------------------------------------------------
+
+# A claim older than this belongs to a run that died between claiming and posting; it may be taken over.
+PENDING_CLAIM_SECONDS = 120
+_CLAIM_PREFIX = "pending-"
+
+
+def _new_claim() -> str:
+    return _CLAIM_PREFIX + uuid.uuid4().hex[:16]
+
+
+def _is_claim(ts: str) -> bool:
+    return ts.startswith(_CLAIM_PREFIX)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _checked_text(text: str) -> str:
+    text = (text or "").strip()
+    if not text:
+        raise Invalid("a development needs some text")
+    if len(text) > MAX_DEVELOPMENT_CHARS:
+        raise Invalid(f"that development is {len(text):,} characters; the limit is {MAX_DEVELOPMENT_CHARS:,}.")
+    return text

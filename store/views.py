@@ -224,3 +224,16 @@ class DigestRunView:
     attempts: int
     error: str | None
     message_ts: str | None
+
+
+@dataclass(frozen=True)
+class ThreadSlot:
+    """One cluster's parent message in a channel, as `/roadmap threads` found or claimed it.
+
+    `ts` is set when the parent is posted; `claim` is set when this call won the right to post it (the row
+    holds the claim until the post succeeds); neither means another run is posting it right now.
+    """
+
+    cluster: str
+    ts: str | None = None
+    claim: str | None = None

@@ -275,3 +275,22 @@ def split_message(message: dict[str, Any], max_blocks: int = MAX_BLOCKS) -> list
         part = [*part, {"type": "context", "elements": [{"type": "mrkdwn", "text": note}]}]
         out.append(fit_limits({"text": fallback, "blocks": part}))
     return out
+
+
+# -- views (modals) ---------------------------------------------------------------------------------------
+
+
+def verbatim(value: Any) -> Markup:
+    """A value Slack shows exactly as given (an input's initial_value): JSON-encoded, not Slack-escaped."""
+    return Markup(json.dumps("" if value is None else str(value), ensure_ascii=False)[1:-1])
+
+
+def render_view(name: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Render `templates/<name>` to a Block Kit view (a modal) for views.open / response_action=update."""
+    env = environment()
+    env.filters.setdefault("verbatim", verbatim)
+    raw = env.get_template(name).render(**(data or {}))
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:  # a template bug, never user input
+        raise ValueError(f"template {name} produced invalid JSON: {exc}\n{raw}") from exc
