@@ -45,28 +45,20 @@ def on_digest_command(ack, command: dict, respond, context) -> None:
                     reply = error(f"Only editors can change the digest schedule. Ask one of: {who}.", hint=_USAGE)
                 else:
                     reply = _set_schedule(services, channel, user, arg if sub == "schedule" else None)
-                return ack(**_payload(reply))
+                return ack(**reply.slack_payload())
         if sub in ("", "schedule", "status"):
-            return ack(**_payload(_status(services, sender, channel)))
+            return ack(**_status(services, sender, channel).slack_payload())
         reply = error(f"“{sub}” is not a digest command.", choices=list(SUBCOMMANDS), choices_label="Use", hint=_USAGE)
-        return ack(**_payload(reply))
+        return ack(**reply.slack_payload())
     except StoreUnavailable:
         reply = error("The roadmap store is unavailable right now; nothing was changed. Try again in a moment.")
     except Exception:
         log.exception("digest command failed: %r", command.get("text"))
         reply = error("Something went wrong on our side; nothing was changed. Please try again.")
-    ack(**_payload(reply))
+    ack(**reply.slack_payload())
 
 
 _USAGE = '`/roadmap digest preview` · `now` · `schedule <cron like 0 9 * * 1 | "mon 09:00">` · `off`'
-
-
-def _payload(reply: Reply, in_channel: bool = False) -> dict:
-    return {
-        "text": reply.message["text"],
-        "blocks": reply.message["blocks"],
-        "response_type": "in_channel" if in_channel else "ephemeral",
-    }
 
 
 def _preview(ack, respond, services, sender: DigestSender, channel: str | None) -> None:
@@ -91,7 +83,7 @@ def _preview(ack, respond, services, sender: DigestSender, channel: str | None) 
 def _now(ack, respond, services, sender: DigestSender, channel: str | None) -> None:
     target = sender.channel_for(channel)
     if not target:
-        return ack(**_payload(error("There is no channel to post the digest to.", hint=_USAGE)))
+        return ack(**error("There is no channel to post the digest to.", hint=_USAGE).slack_payload())
     ack(**render("digest_notice.json.j2", dict(kind="posting", channel=target)), response_type="ephemeral")
 
     def post() -> None:
