@@ -140,6 +140,9 @@ def add_steps(engine: Engine, extra: int, seed: int = 7) -> Shape:
         for chunk in _chunks(pairs, BATCH):
             conn.execute(insert(Reciprocity.__table__), chunk)
         n_devs = conn.execute(select(func.count()).select_from(Development)).scalar_one()
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("ANALYZE step, reciprocity"))  # what autovacuum would have done by now
     log(f"  added {extra:,} steps and {len(pairs):,} reciprocal pairs in {time.perf_counter() - t0:.1f} s")
     return Shape(
         clusters=[c[0] for c in clusters],

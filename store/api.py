@@ -753,7 +753,7 @@ def _pairs(
         .order_by(a.cluster_id, a.number, b.number)
     )
     if cluster_id is not None:
-        q = q.where(or_(a.cluster_id == cluster_id, b.cluster_id == cluster_id))
+        q = q.where(_pair_in_cluster(cluster_id))
     if step_id is not None:
         # On the pair's own indexed columns, so both backends probe ix_reciprocity_* instead of scanning pairs.
         q = q.where(or_(Reciprocity.step_id == step_id, Reciprocity.counterpart_id == step_id))
@@ -940,8 +940,15 @@ def _pair_tally(s: Session, cluster_id: int | None = None) -> dict[int, list[tup
         .group_by(a.cluster_id, a.side_id, state_a, b.side_id, state_b)
     )
     if cluster_id is not None:
-        q = q.where(or_(a.cluster_id == cluster_id, b.cluster_id == cluster_id))
+        q = q.where(_pair_in_cluster(cluster_id))
     out: dict[int, list[tuple[int, str, int, str, int]]] = defaultdict(list)
     for c_id, a_side, a_state, b_side, b_state, n in s.exec(q).all():
         out[cluster_id if cluster_id is not None else c_id].append((a_side, a_state, b_side, b_state, int(n)))
     return out
+
+
+def _pair_in_cluster(cluster_id: int):
+    """Pairs with a step in the cluster, found through the indexes (the cluster's step ids, then the pairs'
+    step columns) rather than by joining every pair first."""
+    ids = select(Step.id).where(Step.cluster_id == cluster_id)
+    return or_(Reciprocity.step_id.in_(ids), Reciprocity.counterpart_id.in_(ids))
