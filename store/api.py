@@ -226,8 +226,7 @@ class RoadmapStore:
                     .order_by(Step.number)
                     .limit(steps)
                 ).scalars()
-                views = [_step_view(x, side, cluster.slug) for x in first]
-                grouped.append((views[0].side, views))
+                grouped.append((sides[side_id], [_step_view(x, side, cluster.slug) for x in first]))
             pair_views = _pairs(s, cluster_id=cluster.id, limit=pairs).get(cluster.id, [])
             tally = _pair_tally(s, cluster_id=cluster.id).get(cluster.id, [])
             states = [(PairView(_state_step(sides[a], sa), _state_step(sides[b], sb)), n) for a, sa, b, sb, n in tally]
