@@ -64,6 +64,15 @@ def _digest_callable(entry: str | None):
         fn = getattr(module, attr, None)
         if callable(fn):
             return fn, f"bot.digest:{attr}"
+    sender = getattr(module, "DigestSender", None)
+    if sender is not None and hasattr(sender, "build"):
+        from bot.settings import Settings
+
+        def build(store: RoadmapStore) -> list[dict]:
+            # build() reads the store and renders; the Web API clients are used only to post.
+            return sender(Settings(digest_channel="CDIGEST"), store, None, None).build("CDIGEST")
+
+        return build, "bot.digest:DigestSender.build"
     raise LookupError(
         f"not available: bot.digest has none of {', '.join(DIGEST_ENTRY_POINTS)}; pass --digest-entry module:function"
     )

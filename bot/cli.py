@@ -195,3 +195,64 @@ def cmd_export(args, settings: Settings) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+# -- digest and clock ------------------------------------------------------------------------------------------
+
+
+def _add_digest_commands(sub) -> None:
+    dg = sub.add_parser("digest", help="the weekly digest: preview it here, or send it to Slack now")
+    dg.add_argument("action", choices=["preview", "send"])
+    dg.add_argument("--channel", help="channel id (default: ROADMAP_DIGEST_CHANNEL)")
+    dg.add_argument("--json", action="store_true", help="print the Block Kit JSON of each message")
+    dg.set_defaults(func=cmd_digest)
+    clk = sub.add_parser("clock", help="run the digest scheduler in the foreground (the Procfile's clock:)")
+    clk.set_defaults(func=cmd_clock)
+
+
+SUBCOMMANDS["digest"] = _add_digest_commands
+
+
+def _digest_sender(settings: Settings):
+    from bot.digest import DigestSender
+    from bot.slack import make_clients
+
+    clients = make_clients(settings)
+    return DigestSender(settings, _store(settings), clients.poster, clients.reader)
+
+
+def cmd_digest(args, settings: Settings) -> int:
+    from templates import to_terminal
+
+    channel = args.channel or settings.digest_channel
+    if args.action == "preview":
+        parts = _digest_sender(settings).build(channel)
+        for number, part in enumerate(parts, start=1):
+            if args.json:
+                print(json.dumps(part, indent=2, ensure_ascii=False))
+            else:
+                if len(parts) > 1:
+                    print(f"── message {number} of {len(parts)}{' (thread reply)' if number > 1 else ''} ──")
+                sys.stdout.write(to_terminal(part))
+        return 0
+    settings.require("SLACK_BOT_TOKEN")
+    if not channel:
+        raise SettingsError("ROADMAP_DIGEST_CHANNEL is not set: pass --channel C… or set it")
+    outcome = _digest_sender(settings).send_now(channel)
+    if outcome.status == "sent":
+        print(f"digest posted to {channel} ({outcome.parts} message(s), ts {outcome.message_ts})")
+        return 0
+    print(f"roadmap: digest not posted to {channel}: {outcome.error}", file=sys.stderr)
+    return 1
+
+
+def cmd_clock(args, settings: Settings) -> int:
+    from bot.clock import Clock, ScheduleError, trigger
+
+    settings.require("SLACK_BOT_TOKEN")
+    try:
+        trigger(settings.digest_schedule, settings.timezone)
+    except ScheduleError as exc:
+        raise SettingsError(f"ROADMAP_DIGEST_SCHEDULE={settings.digest_schedule!r}: {exc}") from exc
+    Clock(_digest_sender(settings), timezone=settings.timezone).run()
+    return 0

@@ -25,6 +25,7 @@ KNOWN: dict[str, str] = {
     "ROADMAP_DIGEST_CHANNEL": "channel id for the weekly digest",
     "ROADMAP_DIGEST_SCHEDULE": "5-field cron for the digest (standard cron: 1 = Monday); default 0 9 * * 1",
     "ROADMAP_STALE_DAYS": "days without a development after which a step is stale (30)",
+    "ROADMAP_DIGEST_GRACE_HOURS": "hours after a scheduled time within which a missed digest is still sent (6)",
     "ROADMAP_SEED": "roadmap file loaded into an empty store (built-in U.S.–Belarus roadmap); 'none' to skip",
     "ROADMAP_LOG_LEVEL": "logging level (INFO)",
     "PORT": "HTTP port for the web process (3000)",
@@ -47,6 +48,7 @@ class Settings:
     digest_channel: str | None = None
     digest_schedule: str = "0 9 * * 1"
     stale_days: int = 30
+    digest_grace_hours: int = 6
     seed: str | None = "builtin"
     log_level: str = "INFO"
     port: int = 3000
@@ -91,6 +93,9 @@ class Settings:
             digest_channel=get("ROADMAP_DIGEST_CHANNEL"),
             digest_schedule=get("ROADMAP_DIGEST_SCHEDULE") or cls.digest_schedule,
             stale_days=_int(get("ROADMAP_STALE_DAYS"), "ROADMAP_STALE_DAYS", cls.stale_days),
+            digest_grace_hours=_int(
+                get("ROADMAP_DIGEST_GRACE_HOURS"), "ROADMAP_DIGEST_GRACE_HOURS", cls.digest_grace_hours
+            ),
             seed=None if seed.lower() == "none" else seed,
             log_level=(get("ROADMAP_LOG_LEVEL") or "INFO").upper(),
             port=_int(get("PORT"), "PORT", cls.port),

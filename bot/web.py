@@ -142,11 +142,17 @@ def _json(start_response: Callable, code: int, data: dict) -> list[bytes]:
 
 def application() -> SlackWSGI:
     """gunicorn entry point (a factory: nothing happens at import)."""
+    from gunicorn.errors import AppImportError
+
     from bot.app import create_app
     from bot.runtime import open_store
-    from bot.settings import Settings
+    from bot.settings import Settings, SettingsError
 
-    settings = Settings.from_env().require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    store = open_store(settings)
+    try:
+        settings = Settings.from_env().require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        store = open_store(settings)
+    except SettingsError as exc:
+        # gunicorn prints this one line and stops ("App failed to load") instead of a traceback per worker.
+        raise AppImportError(f"roadmap: {exc}") from None
     return SlackWSGI(create_app(settings, store), store)

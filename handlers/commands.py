@@ -270,3 +270,17 @@ def _leading_date(text: str, today: date) -> tuple[date, str]:
     if when > today:
         raise Invalid(f"{when.isoformat()} is in the future; a development records what has happened")
     return when, m.group(2).strip()
+
+
+@command(
+    "digest",
+    '/roadmap digest [preview | now | schedule <cron | "mon 09:00"> | off]',
+    "the weekly digest of open commitments: preview it, post it now, or schedule it for this channel (editors)",
+    "/roadmap digest schedule mon 09:00",
+)
+def _digest(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
+    # In Slack, handlers/digest.py answers `digest` (it posts messages, which the command core never does).
+    return error(
+        "The digest is posted by the bot in Slack (`/roadmap digest preview`).",
+        hint="In a terminal: `roadmap digest preview` shows it, `roadmap digest send` posts it.",
+    )

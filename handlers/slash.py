@@ -5,13 +5,16 @@ from __future__ import annotations
 import html
 import logging
 
+from handlers import digest
 from handlers.commands import Reply, error, run_command
 
 log = logging.getLogger(__name__)
 
 
-def on_roadmap_command(ack, command: dict, context) -> None:
+def on_roadmap_command(ack, command: dict, respond, context) -> None:
     """Answer in the HTTP response itself (process_before_response): the store is fast, Slack's limit is 3 s."""
+    if digest.is_digest(command.get("text")):  # posts to Slack, so it lives outside the shared command core
+        return digest.on_digest_command(ack, command, respond, context)
     services = context["services"]
     caller = services.caller(command.get("user_id", ""), command.get("channel_id"))
     try:

@@ -6,21 +6,23 @@ from __future__ import annotations
 import difflib
 import re
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import Engine, and_, case, delete, func, or_, select
+from sqlalchemy import Engine, and_, case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from store.models import (
+    OPEN_STATUSES,
     STATUSES,
     Cluster,
     ClusterThread,
     Development,
+    DigestRun,
     DigestSchedule,
     Reciprocity,
     RoadmapInfo,
@@ -32,14 +34,20 @@ from store.models import (
 from store.views import (
     ChangeView,
     ClusterDetail,
+    ClusterDigest,
     ClusterRef,
     ClusterSummary,
     DevelopmentView,
+    DigestContent,
+    DigestRunView,
+    DigestScheduleView,
     PairView,
     Recorded,
     SearchResult,
     SideProgress,
+    SideTotals,
     SideView,
+    StaleStep,
     StatusChange,
     StepDetail,
     StepView,
@@ -605,6 +613,240 @@ class RoadmapStore:
         ).one()
         return _dev_view(*row)
 
+    # -- digest ----------------------------------------------------------------------------------------
+    def digest_content(
+        self, *, today: date, since: datetime, stale_days: int, developments_per_cluster: int = 15
+    ) -> DigestContent:
+        """What the weekly digest reports, per cluster, in a fixed number of queries whatever the store's size.
+
+        Stale: an open step with no (unretracted) development dated on or after `today - stale_days`, found with
+        NOT EXISTS on the (step_id, occurred_on) index. New developments: recorded after `since`, at most
+        `developments_per_cluster` per cluster (a window function), with how many more there were.
+        """
+        cutoff = today - timedelta(days=stale_days)
+        open_ = Step.status.in_(OPEN_STATUSES)
+        live = Development.retracted_at.is_(None)
+        with self._session() as s:
+            title = s.exec(select(RoadmapInfo.value).where(RoadmapInfo.key == "title")).scalar() or "Roadmap"
+            clusters = s.exec(select(Cluster).order_by(Cluster.position)).scalars().all()
+            sides = s.exec(select(Side).order_by(Side.position)).scalars().all()
+            side_view = {x.id: SideView(x.code, x.name) for x in sides}
+            counts = s.exec(
+                select(
+                    Step.cluster_id,
+                    Step.side_id,
+                    func.count(),
+                    func.sum(func.cast(Step.status == "done", _int())),
+                    func.sum(func.cast(open_, _int())),
+                    func.sum(func.cast(and_(open_, Step.due_on < today), _int())),
+                ).group_by(Step.cluster_id, Step.side_id)
+            ).all()
+            pairs = _pairs(s)
+            steps_q = (
+                select(Step, Side, Cluster.slug)
+                .join(Side, Side.id == Step.side_id)
+                .join(Cluster, Cluster.id == Step.cluster_id)
+                .order_by(Cluster.position, Step.number)
+            )
+            overdue = s.exec(steps_q.where(open_, Step.due_on < today)).all()
+            recent = (
+                select(Development.id)
+                .where(Development.step_id == Step.id, Development.occurred_on >= cutoff, live)
+                .correlate(Step)
+                .exists()
+            )
+            last_on = (
+                select(func.max(Development.occurred_on))
+                .where(Development.step_id == Step.id, live)
+                .correlate(Step)
+                .scalar_subquery()
+            )
+            stale = s.exec(steps_q.add_columns(last_on).where(open_, ~recent)).all()
+            ranked = (
+                select(
+                    Development.id.label("id"),
+                    func.row_number()
+                    .over(
+                        partition_by=Development.cluster_id,
+                        order_by=(Development.occurred_on.desc(), Development.id.desc()),
+                    )
+                    .label("rn"),
+                    func.count().over(partition_by=Development.cluster_id).label("n"),
+                )
+                .where(Development.recorded_at > since, live)
+                .subquery()
+            )
+            new_rows = s.exec(
+                select(Development, Cluster.slug, Step.key, ranked.c.n)
+                .join(ranked, ranked.c.id == Development.id)
+                .join(Cluster, Cluster.id == Development.cluster_id)
+                .outerjoin(Step, Step.id == Development.step_id)
+                .where(ranked.c.rn <= developments_per_cluster)
+                .order_by(Development.occurred_on.desc(), Development.id.desc())
+            ).all()
+        slug_id = {c.slug: c.id for c in clusters}
+        by_cluster: dict[int, dict] = {
+            c.id: dict(progress=[], overdue=[], stale=[], developments=[], more=0) for c in clusters
+        }
+        order = {x.id: x.position for x in sides}
+        totals = {x.id: dict(open=0, done=0, owed=0, overdue=0, stale=0) for x in sides}
+        code_id = {x.code: x.id for x in sides}
+        for cluster_id, side_id, total, done, opened, late in sorted(counts, key=lambda r: order[r[1]]):
+            by_cluster[cluster_id]["progress"].append(SideProgress(side_view[side_id], int(done or 0), int(total)))
+            totals[side_id]["done"] += int(done or 0)
+            totals[side_id]["open"] += int(opened or 0)
+            totals[side_id]["overdue"] += int(late or 0)
+        for step, side, slug in overdue:
+            by_cluster[step.cluster_id]["overdue"].append(_step_view(step, side, slug))
+        for step, side, slug, last in stale:
+            by_cluster[step.cluster_id]["stale"].append(StaleStep(_step_view(step, side, slug), last))
+            totals[side.id]["stale"] += 1
+        for dev, slug, key, n in new_rows:
+            entry = by_cluster[slug_id[slug]]
+            entry["developments"].append(_dev_view(dev, slug, key))
+            entry["more"] = int(n) - min(int(n), developments_per_cluster)
+        out = []
+        for c in clusters:
+            entry = by_cluster[c.id]
+            open_pairs = [p for p in pairs.get(c.id, []) if p.is_open]
+            for p in open_pairs:
+                for owing in p.owed_by:
+                    totals[code_id[owing.code]]["owed"] += 1
+            out.append(
+                ClusterDigest(
+                    cluster=_cluster_ref(c),
+                    progress=entry["progress"],
+                    open_pairs=open_pairs,
+                    overdue=entry["overdue"],
+                    stale=entry["stale"],
+                    developments=entry["developments"],
+                    more_developments=entry["more"],
+                )
+            )
+        # Sides without a step of their own (observers in the roadmap file) have nothing to total.
+        with_steps = {side_id for _, side_id, *_ in counts}
+        side_totals = [SideTotals(side_view[x.id], **totals[x.id]) for x in sides if x.id in with_steps]
+        return DigestContent(title, today, since, stale_days, out, side_totals)
+
+    def claim_digest(
+        self,
+        channel: str,
+        period: str,
+        worker: str,
+        *,
+        now: datetime,
+        stale_after: timedelta,
+        retry_after: Callable[[int], timedelta],
+    ) -> DigestRunView | None:
+        """Claim one (channel, period) for sending; None if it is not this worker's to send.
+
+        The first claim is INSERT … ON CONFLICT DO NOTHING RETURNING on the unique (channel, period). An existing
+        row is taken over only when it failed and its backoff (`retry_after(attempts)`) is over, or when it has
+        been 'claimed' for longer than `stale_after` (its worker crashed mid-send: the caller must check Slack
+        for the message before posting again). The takeover is a compare-and-set on the attempt count, so two
+        workers never both win it. The returned view's `attempts` counts this attempt.
+        """
+        with self._session(write=True) as s:
+            values = dict(channel=channel, period=period, status="claimed", claimed_by=worker, claimed_at=now)
+            new_id = s.exec(
+                _insert_ignore(s, DigestRun, dict(values, attempts=1), ["channel", "period"]).returning(DigestRun.id)
+            ).scalar()
+            if new_id is None:
+                row = s.exec(
+                    select(DigestRun).where(DigestRun.channel == channel, DigestRun.period == period)
+                ).scalar_one()
+                if row.status == "sent":
+                    return None
+                if row.status == "claimed" and row.claimed_at > now - stale_after:
+                    return None
+                if row.status == "failed" and row.claimed_at > now - retry_after(row.attempts):
+                    return None
+                new_id = s.exec(
+                    update(DigestRun)
+                    .where(
+                        DigestRun.id == row.id,
+                        DigestRun.status == row.status,
+                        DigestRun.attempts == row.attempts,
+                    )
+                    .values(**values, attempts=row.attempts + 1)
+                    .returning(DigestRun.id)
+                ).scalar()
+                if new_id is None:
+                    return None
+            row = s.exec(select(DigestRun).where(DigestRun.id == new_id)).scalar_one()
+            return _run_view(row)
+
+    def finish_digest(
+        self,
+        run: DigestRunView,
+        *,
+        now: datetime,
+        message_ts: str | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """Record how a claimed attempt ended: sent (with the first message's ts) or failed (with the reason).
+
+        Only the attempt that holds the claim may record it (a worker taken over as stale cannot overwrite).
+        """
+        status = "failed" if error else "sent"
+        with self._session(write=True) as s:
+            done = s.exec(
+                update(DigestRun)
+                .where(
+                    DigestRun.id == run.id,
+                    DigestRun.status == "claimed",
+                    DigestRun.attempts == run.attempts,
+                )
+                .values(status=status, finished_at=now, message_ts=message_ts, error=(error or None) and error[:2000])
+                .returning(DigestRun.id)
+            ).scalar()
+        return done is not None
+
+    def last_sent_digest(self, channel: str) -> DigestRunView | None:
+        """The channel's latest successful digest (its claim time is when its content was read)."""
+        with self._session() as s:
+            row = s.exec(
+                select(DigestRun)
+                .where(DigestRun.channel == channel, DigestRun.status == "sent")
+                .order_by(DigestRun.claimed_at.desc(), DigestRun.id.desc())
+                .limit(1)
+            ).scalar()
+        return _run_view(row) if row else None
+
+    def digest_runs(self, channel: str | None = None, limit: int = 50) -> list[DigestRunView]:
+        with self._session() as s:
+            q = select(DigestRun).order_by(DigestRun.claimed_at.desc(), DigestRun.id.desc()).limit(limit)
+            if channel:
+                q = q.where(DigestRun.channel == channel)
+            return [_run_view(r) for r in s.exec(q).scalars()]
+
+    def digest_schedules(self) -> list[DigestScheduleView]:
+        with self._session() as s:
+            rows = s.exec(select(DigestSchedule).order_by(DigestSchedule.channel)).scalars().all()
+        return [_schedule_view(r) for r in rows]
+
+    def digest_schedule(self, channel: str) -> DigestScheduleView | None:
+        with self._session() as s:
+            row = s.get(DigestSchedule, channel)
+        return _schedule_view(row) if row else None
+
+    def set_digest_schedule(
+        self, channel: str, *, cron: str, timezone: str, enabled: bool, updated_by: str, now: datetime | None = None
+    ) -> DigestScheduleView:
+        """Create or replace a channel's schedule (one row per channel: an upsert, not read-then-write)."""
+        values = dict(
+            channel=channel,
+            cron=cron,
+            timezone=timezone,
+            enabled=enabled,
+            updated_by=updated_by,
+            updated_at=now or utcnow(),
+        )
+        with self._session(write=True) as s:
+            s.exec(_upsert(s, DigestSchedule, values, ["channel"]))
+            row = s.exec(select(DigestSchedule).where(DigestSchedule.channel == channel)).scalar_one()
+            return _schedule_view(row)
+
 
 # -- module helpers -------------------------------------------------------------------------------------
 
@@ -902,6 +1144,36 @@ def _insert_ignore(s: Session, model, values: dict, conflict_cols: list[str]):
     dialect = s.get_bind().dialect.name
     ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model).values(**values)
     return ins.on_conflict_do_nothing(index_elements=conflict_cols)
+
+
+# -- digest helpers ---------------------------------------------------------------------------------------------
+
+
+def _run_view(r: DigestRun) -> DigestRunView:
+    return DigestRunView(
+        id=r.id,
+        channel=r.channel,
+        period=r.period,
+        status=r.status,
+        claimed_by=r.claimed_by,
+        claimed_at=r.claimed_at,
+        finished_at=r.finished_at,
+        attempts=r.attempts,
+        error=r.error,
+        message_ts=r.message_ts,
+    )
+
+
+def _schedule_view(r: DigestSchedule) -> DigestScheduleView:
+    return DigestScheduleView(r.channel, r.cron, r.timezone, r.enabled, r.updated_by, r.updated_at)
+
+
+def _upsert(s: Session, model, values: dict, conflict_cols: list[str]):
+    """INSERT … ON CONFLICT DO UPDATE for the session's dialect: the row ends up holding `values`."""
+    dialect = s.get_bind().dialect.name
+    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model).values(**values)
+    changed = {k: ins.excluded[k] for k in values if k not in conflict_cols}
+    return ins.on_conflict_do_update(index_elements=conflict_cols, set_=changed)
 
 
 # -- status (bounded queries) -----------------------------------------------------------------------------------

@@ -162,3 +162,71 @@ class StatusChange:
     step: StepView
     old_status: str
     changed: bool
+
+
+# -- digest ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StaleStep:
+    """An open step with no development since the stale cutoff; `last_on` is its latest one, if any."""
+
+    step: StepView
+    last_on: date | None
+
+
+@dataclass(frozen=True)
+class ClusterDigest:
+    cluster: ClusterRef
+    progress: list[SideProgress]
+    open_pairs: list[PairView]
+    overdue: list[StepView]
+    stale: list[StaleStep]
+    developments: list[DevelopmentView]
+    more_developments: int = 0
+
+
+@dataclass(frozen=True)
+class SideTotals:
+    side: SideView
+    open: int
+    done: int
+    owed: int
+    overdue: int
+    stale: int
+
+
+@dataclass(frozen=True)
+class DigestContent:
+    title: str
+    today: date
+    since: datetime
+    stale_days: int
+    clusters: list[ClusterDigest]
+    totals: list[SideTotals]
+
+
+@dataclass(frozen=True)
+class DigestScheduleView:
+    channel: str
+    cron: str
+    timezone: str
+    enabled: bool
+    updated_by: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class DigestRunView:
+    """A claim on one (channel, period): who holds it, how it ended, how many attempts it took."""
+
+    id: int
+    channel: str
+    period: str
+    status: str
+    claimed_by: str
+    claimed_at: datetime
+    finished_at: datetime | None
+    attempts: int
+    error: str | None
+    message_ts: str | None

@@ -33,6 +33,7 @@ class Scripted:
     body: dict | None = None
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False  # record the call, then close the connection without answering
+    after_answer: bool = False  # do the call's normal work first (a post is posted), then answer as scripted
 
 
 class FakeSlack:
@@ -119,6 +120,8 @@ class FakeSlack:
             self.calls.append(call)
             scripted = self._script.get(method, [])
             step = scripted.pop(0) if scripted else None
+        if step and step.after_answer:
+            self._answer(method, body)
         if step and step.drop:
             req.close_connection = True
             req.connection.shutdown(2)
@@ -152,6 +155,8 @@ class FakeSlack:
             message = {"ts": ts, "text": body.get("text"), "bot_id": "BBOT"}
             if body.get("metadata"):
                 message["metadata"] = body.get("metadata")
+            if body.get("thread_ts"):
+                message["thread_ts"] = body.get("thread_ts")
             with self._lock:
                 self.history.setdefault(channel, []).insert(0, message)
             return {"ok": True, "channel": channel, "ts": ts, "message": message}
@@ -165,4 +170,8 @@ class FakeSlack:
         if method == "conversations.history":
             with self._lock:
                 return {"ok": True, "messages": list(self.history.get(channel, [])), "has_more": False}
+        if method == "conversations.replies":
+            with self._lock:
+                thread = [m for m in self.history.get(channel, []) if body.get("ts") in (m["ts"], m.get("thread_ts"))]
+            return {"ok": True, "messages": thread[::-1], "has_more": False}
         return {"ok": True}

@@ -83,8 +83,14 @@ def test_log_containing_the_word_payload_is_still_a_command(web, store):
 
 def test_log_errors_change_nothing(web, store):
     before = store.export_roadmap()
-    for bad in ("log", "log security", "log nowhere something happened", "log security 2999-01-01 future",
-                "log security 2025-02-30 not a date", "log security " + "x" * 4001):
+    for bad in (
+        "log",
+        "log security",
+        "log nowhere something happened",
+        "log security 2999-01-01 future",
+        "log security 2025-02-30 not a date",
+        "log security " + "x" * 4001,
+    ):
         message = answer(web, bad)
         assert "⚠️" in message_text(message), bad
     assert store.export_roadmap() == before
