@@ -177,7 +177,15 @@ def _status(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
         return Reply(render("status_step.json.j2", dict(data, today=caller.today, share=share)))
     cluster = store.resolve_cluster(rest)
     d = store.cluster_detail(cluster.slug)
-    data = dict(cluster=d.cluster, steps_by_side=d.steps_by_side, pairs=d.pairs, developments=d.developments)
+    data = dict(
+        cluster=d.cluster,
+        steps_by_side=d.steps_by_side,
+        progress=d.progress,
+        pairs=d.pairs,
+        pairs_total=d.pairs_total,
+        open_pairs=d.open_pairs,
+        developments=d.developments,
+    )
     return Reply(render("status_cluster.json.j2", dict(data, today=caller.today, share=share)))
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Engine, and_, delete, func, or_, select, update
+from sqlalchemy import Engine, and_, case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import aliased
@@ -157,7 +157,8 @@ class RoadmapStore:
     def cluster_overview(self) -> list[ClusterSummary]:
         """Every cluster: progress per side, open pairs, who owes the next move, latest development.
 
-        Bounded queries only: steps are grouped, and the latest development is one index probe per cluster.
+        Bounded queries only: steps and pairs are counted in SQL (grouped by cluster, side and state, so the
+        answer's size does not grow with the roadmap), and the latest development is one index probe per cluster.
         """
         with self._session() as s:
             latest = (
@@ -169,8 +170,9 @@ class RoadmapStore:
                 .scalar_subquery()
             )
             clusters = s.exec(select(Cluster, latest).order_by(Cluster.position)).all()
-            sides = {x.id: SideView(x.code, x.name) for x in s.exec(select(Side)).scalars()}
-            side_order = {x.id: x.position for x in s.exec(select(Side)).scalars()}
+            side_rows = s.exec(select(Side)).scalars().all()
+            sides = {x.id: SideView(x.code, x.name) for x in side_rows}
+            side_order = {x.id: x.position for x in side_rows}
             counts = s.exec(
                 select(
                     Step.cluster_id,
@@ -179,24 +181,29 @@ class RoadmapStore:
                     func.sum(func.cast(Step.status == "done", _int())),
                 ).group_by(Step.cluster_id, Step.side_id)
             ).all()
-            pairs_by_cluster = _pairs(s)
+            tallies = _pair_tally(s)
         progress: dict[int, list[SideProgress]] = defaultdict(list)
         for cluster_id, side_id, total, done in sorted(counts, key=lambda r: side_order[r[1]]):
             progress[cluster_id].append(SideProgress(sides[side_id], int(done or 0), int(total)))
         out = []
         for cluster, latest_on in clusters:
-            pairs = [p for p in pairs_by_cluster.get(cluster.id, []) if p.is_open]
+            open_pairs = 0
             owed: dict[str, int] = defaultdict(int)
             owed_sides: dict[str, SideView] = {}
-            for p in pairs:
-                for side in p.owed_by:
-                    owed[side.code] += 1
+            for a_side, a_state, b_side, b_state, n in tallies.get(cluster.id, []):
+                # One representative pair per (side, state) combination: PairView keeps the one rule.
+                pair = PairView(_state_step(sides[a_side], a_state), _state_step(sides[b_side], b_state))
+                if not pair.is_open:
+                    continue
+                open_pairs += n
+                for side in pair.owed_by:
+                    owed[side.code] += n
                     owed_sides[side.code] = side
             out.append(
                 ClusterSummary(
                     cluster=_cluster_ref(cluster),
                     progress=progress.get(cluster.id, []),
-                    open_pairs=len(pairs),
+                    open_pairs=open_pairs,
                     owed=sorted(((owed_sides[c], n) for c, n in owed.items()), key=lambda x: -x[1]),
                     latest_on=latest_on,
                     steps_total=sum(p.total for p in progress.get(cluster.id, [])),
@@ -204,25 +211,45 @@ class RoadmapStore:
             )
         return out
 
-    def cluster_detail(self, slug: str, developments: int = 5) -> ClusterDetail:
+    def cluster_detail(self, slug: str, developments: int = 5, steps: int = 12, pairs: int = 12) -> ClusterDetail:
+        """One cluster: every side's progress, its first `steps` steps per side (by number), its first `pairs`
+        pairs with the pair counts, and the latest developments. Bounded: each list is an index range scan."""
         with self._session() as s:
             cluster = s.exec(select(Cluster).where(Cluster.slug == slug)).scalars().first()
             if cluster is None:
                 raise NotFound("cluster", slug, [c.slug for c in self.clusters()])
-            rows = s.exec(
-                select(Step, Side, Cluster.slug)
-                .join(Side, Side.id == Step.side_id)
-                .join(Cluster, Cluster.id == Step.cluster_id)
+            side_rows = {x.id: x for x in s.exec(select(Side)).scalars()}
+            counts = s.exec(
+                select(Step.side_id, func.count(), func.sum(func.cast(Step.status == "done", _int())))
                 .where(Step.cluster_id == cluster.id)
-                .order_by(Side.position, Step.number)
+                .group_by(Step.side_id)
             ).all()
-            grouped: dict[str, tuple[SideView, list[StepView]]] = {}
-            for step, side, cslug in rows:
-                view = _step_view(step, side, cslug)
-                grouped.setdefault(side.code, (view.side, []))[1].append(view)
-            pairs = _pairs(s, cluster_id=cluster.id).get(cluster.id, [])
+            counts = sorted(counts, key=lambda r: side_rows[r[0]].position)
+            sides = {i: SideView(x.code, x.name) for i, x in side_rows.items()}
+            progress = [SideProgress(sides[i], int(d or 0), int(n)) for i, n, d in counts]
+            grouped: list[tuple[SideView, list[StepView]]] = []
+            for side_id, _n, _done in counts:
+                side = side_rows[side_id]
+                first = s.exec(
+                    select(Step)
+                    .where(Step.cluster_id == cluster.id, Step.side_id == side_id)
+                    .order_by(Step.number)
+                    .limit(steps)
+                ).scalars()
+                grouped.append((sides[side_id], [_step_view(x, side, cluster.slug) for x in first]))
+            pair_views = _pairs(s, cluster_id=cluster.id, limit=pairs).get(cluster.id, [])
+            tally = _pair_tally(s, cluster_id=cluster.id).get(cluster.id, [])
+            states = [(PairView(_state_step(sides[a], sa), _state_step(sides[b], sb)), n) for a, sa, b, sb, n in tally]
             devs = _latest_developments(s, Development.cluster_id == cluster.id, developments)
-        return ClusterDetail(_cluster_ref(cluster), list(grouped.values()), pairs, devs)
+        return ClusterDetail(
+            _cluster_ref(cluster),
+            grouped,
+            pair_views,
+            devs,
+            progress=progress,
+            pairs_total=sum(n for _, n in states),
+            open_pairs=sum(n for p, n in states if p.is_open),
+        )
 
     def step_detail(self, key: str, developments: int = 10, history: int = 20) -> StepDetail:
         with self._session() as s:
@@ -1122,11 +1149,11 @@ def _latest_developments(s: Session, condition, limit: int) -> list[DevelopmentV
     return [_dev_view(*r) for r in rows]
 
 
-def _pairs(s: Session, cluster_id: int | None = None, step_id: int | None = None) -> dict[int, list[PairView]]:
-    """Reciprocal pairs keyed by the cluster of their first step."""
-    a, b = aliased(Step), aliased(Step)
-    sa_, sb = aliased(Side), aliased(Side)
-    ca, cb = aliased(Cluster), aliased(Cluster)
+def _pairs(
+    s: Session, cluster_id: int | None = None, step_id: int | None = None, limit: int | None = None
+) -> dict[int, list[PairView]]:
+    """Reciprocal pairs keyed by the cluster of their first step (the first `limit` of them, if given)."""
+    a, b, sa_, sb, ca, cb = _PAIR_ALIASES  # built once: fresh aliases per call cost more than the query
     q = (
         select(a, sa_, ca.slug, b, sb, cb.slug)
         .select_from(Reciprocity)
@@ -1139,9 +1166,12 @@ def _pairs(s: Session, cluster_id: int | None = None, step_id: int | None = None
         .order_by(a.cluster_id, a.number, b.number)
     )
     if cluster_id is not None:
-        q = q.where(or_(a.cluster_id == cluster_id, b.cluster_id == cluster_id))
+        q = q.where(_pair_in_cluster(cluster_id))
     if step_id is not None:
-        q = q.where(or_(a.id == step_id, b.id == step_id))
+        # On the pair's own indexed columns, so both backends probe ix_reciprocity_* instead of scanning pairs.
+        q = q.where(or_(Reciprocity.step_id == step_id, Reciprocity.counterpart_id == step_id))
+    if limit is not None:
+        q = q.limit(limit)
     out: dict[int, list[PairView]] = defaultdict(list)
     for st_a, sd_a, cs_a, st_b, sd_b, cs_b in s.exec(q).all():
         pair = PairView(_step_view(st_a, sd_a, cs_a), _step_view(st_b, sd_b, cs_b))
@@ -1344,3 +1374,52 @@ def _checked_text(text: str) -> str:
     if len(text) > MAX_DEVELOPMENT_CHARS:
         raise Invalid(f"that development is {len(text):,} characters; the limit is {MAX_DEVELOPMENT_CHARS:,}.")
     return text
+
+
+# -- status (bounded queries) -----------------------------------------------------------------------------------
+
+_PAIR_ALIASES = (
+    aliased(Step, name="step_a"),
+    aliased(Step, name="step_b"),
+    aliased(Side, name="side_a"),
+    aliased(Side, name="side_b"),
+    aliased(Cluster, name="cluster_a"),
+    aliased(Cluster, name="cluster_b"),
+)
+
+
+def _state(status):
+    """A step's status as the three states that decide a pair: done, dropped, or open."""
+    return case((status == "done", "done"), (status == "dropped", "dropped"), else_="open")
+
+
+def _state_step(side: SideView, state: str) -> StepView:
+    status = state if state in ("done", "dropped") else "proposed"
+    return StepView("", "", side, "", "", status, None, "", None)
+
+
+def _pair_tally(s: Session, cluster_id: int | None = None) -> dict[int, list[tuple[int, str, int, str, int]]]:
+    """Pairs counted by (cluster of the first step, each step's side and state): rows bounded by the number of
+    sides and states, however many pairs there are."""
+    a, b = _PAIR_ALIASES[0], _PAIR_ALIASES[1]
+    state_a, state_b = _state(a.status), _state(b.status)
+    q = (
+        select(a.cluster_id, a.side_id, state_a, b.side_id, state_b, func.count())
+        .select_from(Reciprocity)
+        .join(a, a.id == Reciprocity.step_id)
+        .join(b, b.id == Reciprocity.counterpart_id)
+        .group_by(a.cluster_id, a.side_id, state_a, b.side_id, state_b)
+    )
+    if cluster_id is not None:
+        q = q.where(_pair_in_cluster(cluster_id))
+    out: dict[int, list[tuple[int, str, int, str, int]]] = defaultdict(list)
+    for c_id, a_side, a_state, b_side, b_state, n in s.exec(q).all():
+        out[cluster_id if cluster_id is not None else c_id].append((a_side, a_state, b_side, b_state, int(n)))
+    return out
+
+
+def _pair_in_cluster(cluster_id: int):
+    """Pairs with a step in the cluster, found through the indexes (the cluster's step ids, then the pairs'
+    step columns) rather than by joining every pair first."""
+    ids = select(Step.id).where(Step.cluster_id == cluster_id)
+    return or_(Reciprocity.step_id.in_(ids), Reciprocity.counterpart_id.in_(ids))

@@ -61,6 +61,9 @@ class Step(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint("status IN ('proposed', 'agreed', 'in_progress', 'done', 'stalled', 'dropped')", name="status"),
         Index("ix_step_cluster_position", "cluster_id", "number"),
+        # Status answers: per-side counts read only this index; a side's first steps are one range scan.
+        Index("ix_step_cluster_side_status", "cluster_id", "side_id", "status"),
+        Index("ix_step_cluster_side_number", "cluster_id", "side_id", "number"),
     )
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=24, unique=True)

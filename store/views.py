@@ -120,10 +120,16 @@ class ClusterSummary:
 
 @dataclass(frozen=True)
 class ClusterDetail:
+    """`steps_by_side` and `pairs` hold the first few of each (a message shows no more); `progress`,
+    `pairs_total` and `open_pairs` count them all."""
+
     cluster: ClusterRef
     steps_by_side: list[tuple[SideView, list[StepView]]]
     pairs: list[PairView]
     developments: list[DevelopmentView]
+    progress: list[SideProgress] = field(default_factory=list)
+    pairs_total: int = 0
+    open_pairs: int = 0
 
 
 @dataclass(frozen=True)
