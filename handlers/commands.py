@@ -84,15 +84,16 @@ def run_command(store: RoadmapStore, text: str, caller: Caller) -> Reply:
             suggestion=hit[0] if hit else None,
         )
     if cmd.editors_only and not caller.is_editor:
-        who = ", ".join(caller.editors) if caller.editors else "the roadmap editors"
+        # The editors are shown as real mentions (the template's `user` filter), never as escaped typed text.
         return error(
-            f"Only editors can use `{cmd.name}`. Ask one of: {who}.",
+            f"Only editors can use `{cmd.name}`." + ("" if caller.editors else " Ask one of the roadmap editors."),
+            who=caller.editors,
             hint="Reading and logging is open to everyone.",
         )
     try:
         return cmd.run(store, rest.strip(), caller)
     except StoreUnavailable:
-        return error("The roadmap store is unavailable right now; nothing was changed. Try again in a moment.")
+        return error("The roadmap store is unavailable, try again in a moment. Nothing was changed.")
     except NotFound as exc:
         return _not_found(exc)
     except Ambiguous as exc:
@@ -108,8 +109,10 @@ def error(
     choices_label: str = "Valid choices",
     suggestion: str | None = None,
     hint: str = "`/roadmap help` lists every command with an example.",
+    who: tuple[str, ...] = (),
 ) -> Reply:
     data = dict(message=message, choices=choices or [], choices_label=choices_label, suggestion=suggestion, hint=hint)
+    data["who"] = list(who)  # Slack ids to mention as whom to ask (rendered by the `user` filter)
     return Reply(render("error.json.j2", data), ok=False)
 
 
