@@ -21,6 +21,7 @@ from store.api import (
     StoreUnavailable,
     normalize_status,
     normalize_step_key,
+    strip_control_chars,
 )
 from store.models import STATUSES
 from templates import render
@@ -68,7 +69,7 @@ def command(name: str, usage: str, summary: str, example: str = "", editors_only
 
 def run_command(store: RoadmapStore, text: str, caller: Caller) -> Reply:
     """Answer one command line (the text after `/roadmap`). Never raises for bad input: errors are replies."""
-    text = (text or "").strip()
+    text = strip_control_chars(text or "").strip()
     name, _, rest = text.partition(" ")
     name = name.lower()
     if not name:

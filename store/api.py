@@ -293,7 +293,7 @@ class RoadmapStore:
 
         A Slack message (channel, ts) is stored once: the unique constraint decides, not a prior read.
         """
-        text = (text or "").strip()
+        text = strip_control_chars(text or "").strip()
         if not text:
             raise Invalid("a development needs some text")
         if len(text) > MAX_DEVELOPMENT_CHARS:
@@ -872,3 +872,13 @@ def _insert_ignore(s: Session, model, values: dict, conflict_cols: list[str]):
     dialect = s.get_bind().dialect.name
     ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model).values(**values)
     return ins.on_conflict_do_nothing(index_elements=conflict_cols)
+
+
+# -- security ----
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def strip_control_chars(text: str) -> str:
+    """Drop C0 control characters other than tab and newlines: PostgreSQL refuses NUL in text (the command would
+    fail on one backend and not the other), and ESC sequences would reach the console's terminal."""
+    return _CONTROL_CHARS.sub("", text)
