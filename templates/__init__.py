@@ -68,9 +68,10 @@ def link(url: str | None, label: Any = None) -> Safe:
 def user(author: str | None) -> Safe:
     """A mention for a Slack user id (or a user-group id, S…); any other author (e.g. `import`) as escaped
     text. Only ids that match exactly become markup, so typed text can never smuggle a mention in."""
-    if author and _USER_ID.match(author):
+    # fullmatch: `$` would also accept an id followed by a newline.
+    if author and _USER_ID.fullmatch(author):
         return Safe(f"<@{author}>")
-    if author and _GROUP_ID.match(author):
+    if author and _GROUP_ID.fullmatch(author):
         return Safe(f"<!subteam^{author}>")
     return esc(author or "unknown")
 
