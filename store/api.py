@@ -363,7 +363,7 @@ class RoadmapStore:
                         field="status",
                         old_value=old,
                         new_value=status,
-                        note=note.strip(),
+                        note=strip_control_chars(note).strip(),
                     )
                 )
             view = _step_view(step, s.get(Side, step.side_id), s.get(Cluster, step.cluster_id).slug)
@@ -829,7 +829,7 @@ def _opt_str(value) -> str | None:
 
 
 def _import_developments(s: Session, devs: list[dict], clusters: dict, steps: dict) -> int:
-    """Add the document's developments; a Slack message or an identical dated fact is never added twice."""
+    """Add the document's developments; a Slack message or a dated fact already in the store is never added twice."""
     seen = {
         (r.cluster_id, r.occurred_on, r.text)
         for r in s.exec(select(Development.cluster_id, Development.occurred_on, Development.text)).all()
@@ -861,8 +861,9 @@ def _import_developments(s: Session, devs: list[dict], clusters: dict, steps: di
             ).scalar()
             added += new_id is not None
         elif (cluster_id, d["date"], text) not in seen:
+            # `seen` holds only what the store had before this import: two identical facts inside one file (two
+            # people logging the same words the same day) are both kept, or a restore would lose one.
             s.add(Development(**values))
-            seen.add((cluster_id, d["date"], text))
             added += 1
     return added
 
