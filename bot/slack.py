@@ -3,6 +3,7 @@
 - `poster`: retries only HTTP 429 (nothing was posted), honouring Retry-After. For anything that creates.
 - `reader`: also retries connection errors and 5xx. For reads and idempotent calls (permalinks, reactions,
   chat.update, usergroups).
+- `lookup`: reads inside a slash command's 3 s window (editor groups): a short timeout, one retry of a 5xx.
 """
 
 from __future__ import annotations
