@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable
 from urllib.parse import parse_qsl
@@ -208,8 +209,9 @@ def _why_unverified(headers: dict) -> str:
 
 
 def _client(environ: dict) -> str:
-    forwarded = str(environ.get("HTTP_X_FORWARDED_FOR") or "").split(",")[0].strip()
-    return forwarded or str(environ.get("REMOTE_ADDR") or "unknown")
+    forwarded = str(environ.get("HTTP_X_FORWARDED_FOR") or "").split(",")[0]
+    # The header is the client's to write: keep only address characters, so it cannot forge log lines.
+    return re.sub(r"[^0-9A-Za-z:.\-]", "", forwarded)[:64] or str(environ.get("REMOTE_ADDR") or "unknown")
 
 
 def _status(code: int) -> str:

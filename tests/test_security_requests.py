@@ -253,3 +253,11 @@ def test_a_share_button_payload_without_response_url_is_logged_not_crashed(web, 
 def test_an_unhandled_but_well_formed_event_is_a_4xx_not_a_500(web):
     response = send_event(web, {"type": "reaction_added", "user": "U1", "item": {"channel": "C1", "ts": "1.2"}})
     assert 400 <= response.status < 500
+
+
+def test_a_forged_forwarded_for_header_cannot_forge_log_lines(web, caplog):
+    headers = {"X-Forwarded-For": "1.2.3.4\nCRITICAL fake: all good"}
+    with caplog.at_level(logging.WARNING, logger="bot.web"):
+        assert post_unsigned(web, command_body("status"), FORM, headers).status == 401
+    line = next(r.getMessage() for r in caplog.records if "refused a request" in r.getMessage())
+    assert "\n" not in line and line.endswith("from 1.2.3.4CRITICALfake:allgood")
