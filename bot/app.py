@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
-from slack_bolt import App
+from slack_bolt import App, BoltResponse
 
 from bot.editors import Editors
 from bot.services import Services
 from bot.settings import Settings
 from bot.slack import SlackClients, make_clients
 from handlers import record_shortcut, slash, threads
-from store.api import RoadmapStore
+from store.api import RoadmapStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
 COMMAND = "/roadmap"
@@ -29,7 +29,7 @@ def create_app(
     # Listeners must stay short: process_before_response answers in the HTTP response itself (no 10 ms ack
     # polling); Web API calls go to this executor after the answer is sent. Bolt's default pool has 5 threads.
     executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="roadmap-bg")
-    editors = Editors(settings.editors, clients.reader)
+    editors = Editors(settings.editors, clients.lookup or clients.reader)
     if editors.everyone:
         log.warning("ROADMAP_EDITORS is not set: everyone in the workspace can change the roadmap")
     services = Services(settings, store, clients, editors, executor)
@@ -52,4 +52,16 @@ def create_app(
     app.event("message")(threads.on_message)
     app.shortcut(record_shortcut.CALLBACK_ID)(record_shortcut.on_record_shortcut)
     app.view(record_shortcut.CALLBACK_ID)(record_shortcut.on_record_submission)
+    app.error(on_listener_error)
     return app
+
+
+def on_listener_error(error: Exception, body: dict) -> BoltResponse:
+    """A listener that raised: no stack trace to Slack. A database outage is a 503, so Slack retries the event
+    (records are keyed by Slack ids, so the retry cannot double them); anything else is logged in full."""
+    kind = body.get("type") if isinstance(body, dict) else None
+    if isinstance(error, StoreUnavailable):
+        log.warning("roadmap store unavailable while handling %s; answered 503 so Slack retries", kind)
+        return BoltResponse(status=503, body="")
+    log.error("listener failed on %s", kind, exc_info=error)
+    return BoltResponse(status=500, body="")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import time
 from collections.abc import Callable, Iterable
 from urllib.parse import parse_qsl
 
@@ -37,6 +39,16 @@ _PAYLOAD_TYPES = {
 _JSON_TYPES = {"url_verification", "event_callback", "app_rate_limited"}
 
 
+# Fields Bolt itself reads while routing (request/internals.py, listener matchers, log messages): a value of
+# the wrong type there raises inside Bolt and answers 500, so the guard refuses it first.
+_ID_OR_OBJECT = ("team", "enterprise", "user", "channel")  # an id string, or an object whose "id" is a string
+_OBJECTS = ("view", "container", "message", "previous_message", "item", "assistant_thread", "function_data", "state")
+_LISTS_OF_OBJECTS = ("authorizations", "response_urls")
+_STRINGS = ("type", "response_url", "callback_id", "action_id", "user_id", "channel_id", "team_id", "subtype")
+_CALLBACK_TYPES = {"shortcut", "message_action", "interactive_message", "dialog_submission"}
+SIGNATURE_WINDOW_SECONDS = 300  # Slack's (and Bolt's) replay window
+
+
 class MalformedRequest(ValueError):
     pass
 
@@ -56,7 +68,7 @@ def parse_slack_body(raw: str, content_type: str | None) -> dict:
             raise MalformedRequest(f"unknown event type {data.get('type')!r}")
         if data["type"] == "event_callback" and not isinstance(data.get("event"), dict):
             raise MalformedRequest("event_callback without an event object")
-        return data
+        return _checked(data)
     try:
         form = dict(parse_qsl(raw, keep_blank_values=True, strict_parsing=True))
     except ValueError as exc:
@@ -68,10 +80,65 @@ def parse_slack_body(raw: str, content_type: str | None) -> dict:
             raise MalformedRequest("payload is not valid JSON") from exc
         if not isinstance(payload, dict) or payload.get("type") not in _PAYLOAD_TYPES:
             raise MalformedRequest("payload is not a known interaction")
-        return payload
+        return _checked(payload)
     if "command" in form or "ssl_check" in form:
         return form
     raise MalformedRequest("neither a slash command nor an interaction payload")
+
+
+def _checked(body: dict) -> dict:
+    """Refuse the shapes that make Bolt's routing raise; listeners still read what they use defensively."""
+    _check_fields(body, "body")
+    event = body.get("event")
+    if event is not None:
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+            raise MalformedRequest("event must be an object with a type")
+        _check_fields(event, "event")
+        for key in ("message", "previous_message", "item", "assistant_thread"):
+            if isinstance(event.get(key), dict):
+                _check_fields(event[key], f"event.{key}")
+    for auth in body.get("authorizations") or []:
+        _check_fields(auth, "authorizations[]")
+    kind = body.get("type")
+    if kind == "block_actions":
+        actions = body.get("actions")
+        if not isinstance(actions, list) or not actions:
+            raise MalformedRequest("block_actions without actions")
+        for action in actions:
+            if not isinstance(action, dict) or not isinstance(action.get("action_id"), str):
+                raise MalformedRequest("every action needs an action_id")
+            if not isinstance(action.get("block_id", ""), str):
+                raise MalformedRequest("action block_id must be a string")
+    elif kind in ("view_submission", "view_closed"):
+        view = body.get("view")
+        if not isinstance(view, dict) or not isinstance(view.get("callback_id", ""), str):
+            raise MalformedRequest(f"{kind} without a view")
+    elif kind in _CALLBACK_TYPES and not isinstance(body.get("callback_id"), str):
+        raise MalformedRequest(f"{kind} without a callback_id")
+    elif kind == "block_suggestion" and not isinstance(body.get("action_id"), str):
+        raise MalformedRequest("block_suggestion without an action_id")
+    return body
+
+
+def _check_fields(d: object, where: str) -> None:
+    if not isinstance(d, dict):
+        raise MalformedRequest(f"{where} must be an object")
+    for key in _ID_OR_OBJECT:
+        value = d.get(key)
+        if value is None or isinstance(value, str):
+            continue
+        if not isinstance(value, dict) or not isinstance(value.get("id", ""), str):
+            raise MalformedRequest(f"{where}.{key} must be an id or an object with a string id")
+    for key in _OBJECTS:
+        if d.get(key) is not None and not isinstance(d[key], dict):
+            raise MalformedRequest(f"{where}.{key} must be an object")
+    for key in _LISTS_OF_OBJECTS:
+        value = d.get(key)
+        if value is not None and not (isinstance(value, list) and all(isinstance(x, dict) for x in value)):
+            raise MalformedRequest(f"{where}.{key} must be a list of objects")
+    for key in _STRINGS:
+        if d.get(key) is not None and not isinstance(d[key], str):
+            raise MalformedRequest(f"{where}.{key} must be a string")
 
 
 class SlackWSGI:
@@ -91,24 +158,29 @@ class SlackWSGI:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return _plain(start_response, 400, "bad Content-Length")
+        if length < 0:
+            return _plain(start_response, 400, "bad Content-Length")
         if length > MAX_BODY_BYTES:
             return _plain(start_response, 413, "body too large")
         request = WsgiHttpRequest(environ)
-        raw = request.get_body()
         headers = request.get_headers()
-        content_type = (headers.get("content-type") or [""])[0]
+        # WSGI gives one string per header (Bolt's own adapter does too), not a list.
+        content_type = str(headers.get("content-type") or "").split(";")[0].strip().lower()
         try:
+            raw = request.get_body()
             body = parse_slack_body(raw, content_type)
             bolt_request = BoltRequest(body=raw, query=request.query_string, headers=headers)
-        except (MalformedRequest, ValueError) as exc:
-            log.warning("refused a malformed request: %s", exc)
-            return _plain(start_response, 400, f"malformed request: {exc}")
-        # Bolt's own parser mistakes any form containing "payload" for an interaction; use ours.
-        bolt_request.body = body
-        bolt_request.context = build_context(BoltContext({}), body)
+            # Bolt's own parser mistakes any form containing "payload" for an interaction; use ours.
+            bolt_request.body = body
+            bolt_request.context = build_context(BoltContext({}), body)
+        except (MalformedRequest, ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+            # UnicodeDecodeError is a ValueError; the others are shapes _checked did not foresee.
+            reason = str(exc) if isinstance(exc, MalformedRequest) else "unexpected body shape"
+            log.warning("refused a malformed request (%s) from %s", reason, _client(environ))
+            return _plain(start_response, 400, f"malformed request: {reason}")
         response = self.app.dispatch(bolt_request)
         if response.status == 401:
-            log.warning("refused a request with an invalid or stale signature")
+            log.warning("refused a request: %s, from %s", _why_unverified(headers), _client(environ))
         headers_out = [(k, v) for k, vs in response.headers.items() for v in vs]
         start_response(_status(response.status), headers_out)
         return [response.body.encode("utf-8")]
@@ -119,6 +191,27 @@ class SlackWSGI:
         except StoreError:
             return _json(start_response, 503, {"ok": False, "database": "unavailable"})
         return _json(start_response, 200, {"ok": True, "database": "ok"})
+
+
+def _why_unverified(headers: dict) -> str:
+    """Why Bolt's v0 signature check failed, for the log line (the client only ever sees 401)."""
+    signature = headers.get("x-slack-signature")
+    timestamp = headers.get("x-slack-request-timestamp")
+    if not signature or not timestamp:
+        return "unsigned (no X-Slack-Signature/X-Slack-Request-Timestamp)"
+    try:
+        age = time.time() - int(str(timestamp))
+    except ValueError:
+        return "bad X-Slack-Request-Timestamp"
+    if abs(age) > SIGNATURE_WINDOW_SECONDS:
+        return f"timestamp {int(age)} s off the clock (stale or replayed)"
+    return "signature does not match (forged, or a wrong signing secret)"
+
+
+def _client(environ: dict) -> str:
+    forwarded = str(environ.get("HTTP_X_FORWARDED_FOR") or "").split(",")[0]
+    # The header is the client's to write: keep only address characters, so it cannot forge log lines.
+    return re.sub(r"[^0-9A-Za-z:.\-]", "", forwarded)[:64] or str(environ.get("REMOTE_ADDR") or "unknown")
 
 
 def _status(code: int) -> str:

@@ -21,6 +21,7 @@ from store.api import (
     StoreUnavailable,
     normalize_status,
     normalize_step_key,
+    strip_control_chars,
 )
 from store.models import STATUSES
 from templates import render
@@ -77,7 +78,7 @@ def command(name: str, usage: str, summary: str, example: str = "", editors_only
 
 def run_command(store: RoadmapStore, text: str, caller: Caller) -> Reply:
     """Answer one command line (the text after `/roadmap`). Never raises for bad input: errors are replies."""
-    text = (text or "").strip()
+    text = strip_control_chars(text or "").strip()
     name, _, rest = text.partition(" ")
     name = name.lower()
     if not name:
@@ -93,15 +94,11 @@ def run_command(store: RoadmapStore, text: str, caller: Caller) -> Reply:
             suggestion=hit[0] if hit else None,
         )
     if cmd.editors_only and not caller.is_editor:
-        who = ", ".join(caller.editors) if caller.editors else "the roadmap editors"
-        return error(
-            f"Only editors can use `{cmd.name}`. Ask one of: {who}.",
-            hint="Reading and logging is open to everyone.",
-        )
+        return refusal(f"use `{cmd.name}`", caller.editors)
     try:
         return cmd.run(store, rest.strip(), caller)
     except StoreUnavailable:
-        return error("The roadmap store is unavailable right now; nothing was changed. Try again in a moment.")
+        return error("The roadmap store is unavailable, try again in a moment. Nothing was changed.")
     except NotFound as exc:
         return _not_found(exc)
     except Ambiguous as exc:
@@ -117,9 +114,19 @@ def error(
     choices_label: str = "Valid choices",
     suggestion: str | None = None,
     hint: str = "`/roadmap help` lists every command with an example.",
+    who: tuple[str, ...] = (),
 ) -> Reply:
     data = dict(message=message, choices=choices or [], choices_label=choices_label, suggestion=suggestion, hint=hint)
+    data["who"] = list(who)  # Slack ids to mention as whom to ask (rendered by the `user` filter)
     return Reply(render("error.json.j2", data), ok=False)
+
+
+def refusal(action: str, editors: tuple[str, ...], hint: str = "Reading and logging is open to everyone.") -> Reply:
+    """The answer to a non-editor: who can do it instead. Editors are shown as real mentions (the template's
+    `user` filter), never as escaped typed text."""
+    return error(
+        f"Only editors can {action}." + ("" if editors else " Ask one of the roadmap editors."), who=editors, hint=hint
+    )
 
 
 def _not_found(exc: NotFound) -> Reply:

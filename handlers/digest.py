@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from bot.clock import ScheduleError, check_interval, describe, in_words, next_runs, parse_schedule
 from bot.digest import DigestSender
-from handlers.commands import Reply, error
+from handlers.commands import Reply, error, refusal
 from store.api import StoreUnavailable
 from templates import render
 
@@ -41,8 +41,7 @@ def on_digest_command(ack, command: dict, respond, context) -> None:
             caller = services.caller(user, channel)
             if sub == "off" or arg.strip():
                 if not caller.is_editor:
-                    who = ", ".join(caller.editors) or "the roadmap editors"
-                    reply = error(f"Only editors can change the digest schedule. Ask one of: {who}.", hint=_USAGE)
+                    reply = refusal("change the digest schedule", caller.editors, hint=_USAGE)
                 else:
                     reply = _set_schedule(services, channel, user, arg if sub == "schedule" else None)
                 return ack(**reply.slack_payload())

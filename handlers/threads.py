@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from slack_sdk.errors import SlackApiError
 
-from handlers.commands import Reply, error
+from handlers.commands import Reply, error, refusal
 from store.api import MAX_DEVELOPMENT_CHARS, NotFound, RoadmapStore, StoreError, normalize_status, normalize_step_key
 from store.views import DevelopmentView, ThreadSlot
 from templates import render
@@ -102,8 +102,7 @@ def on_threads_command(ack, command: dict, respond, context) -> None:
     services = context["services"]
     user, channel = command.get("user_id", ""), command.get("channel_id") or ""
     if not services.editors.is_editor(user):
-        who = ", ".join(services.editors.ids) or "the roadmap editors"
-        ack(**error(f"Only editors can use `threads`. Ask one of: {who}.").slack_payload())
+        ack(**refusal("use `threads`", services.editors.ids).slack_payload())
         return
     try:
         clusters = len(services.store.clusters())

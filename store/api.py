@@ -330,7 +330,7 @@ class RoadmapStore:
 
         A Slack message (channel, ts) is stored once: the unique constraint decides, not a prior read.
         """
-        text = (text or "").strip()
+        text = strip_control_chars(text or "").strip()
         if not text:
             raise Invalid("a development needs some text")
         if len(text) > MAX_DEVELOPMENT_CHARS:
@@ -400,7 +400,7 @@ class RoadmapStore:
                         field="status",
                         old_value=old,
                         new_value=status,
-                        note=note.strip(),
+                        note=strip_control_chars(note).strip(),
                     )
                 )
             view = _step_view(step, s.get(Side, step.side_id), s.get(Cluster, step.cluster_id).slug)
@@ -1273,7 +1273,7 @@ def _opt_str(value) -> str | None:
 
 
 def _import_developments(s: Session, devs: list[dict], clusters: dict, steps: dict) -> int:
-    """Add the document's developments; a Slack message or an identical dated fact is never added twice."""
+    """Add the document's developments; a Slack message or a dated fact already in the store is never added twice."""
     seen = {
         (r.cluster_id, r.occurred_on, r.text)
         for r in s.exec(select(Development.cluster_id, Development.occurred_on, Development.text)).all()
@@ -1305,8 +1305,9 @@ def _import_developments(s: Session, devs: list[dict], clusters: dict, steps: di
             ).scalar()
             added += new_id is not None
         elif (cluster_id, d["date"], text) not in seen:
+            # `seen` holds only what the store had before this import: two identical facts inside one file (two
+            # people logging the same words the same day) are both kept, or a restore would lose one.
             s.add(Development(**values))
-            seen.add((cluster_id, d["date"], text))
             added += 1
     return added
 
@@ -1423,3 +1424,13 @@ def _pair_in_cluster(cluster_id: int):
     step columns) rather than by joining every pair first."""
     ids = select(Step.id).where(Step.cluster_id == cluster_id)
     return or_(Reciprocity.step_id.in_(ids), Reciprocity.counterpart_id.in_(ids))
+
+
+# -- security ----
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def strip_control_chars(text: str) -> str:
+    """Drop C0 control characters other than tab and newlines: PostgreSQL refuses NUL in text (the command would
+    fail on one backend and not the other), and ESC sequences would reach the console's terminal."""
+    return _CONTROL_CHARS.sub("", text)

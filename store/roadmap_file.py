@@ -163,8 +163,13 @@ class _Dumper(yaml.SafeDumper):
     pass
 
 
+# Characters YAML would read back differently in a plain or literal scalar: it folds NEL and U+2028/2029 as line
+# breaks and normalises CR; a backup must give back every byte, so such strings are written double-quoted.
+_NEEDS_QUOTES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
+
+
 def _str_representer(dumper: yaml.SafeDumper, value: str):
-    style = "|" if "\n" in value else None
+    style = '"' if _NEEDS_QUOTES.search(value) else ("|" if "\n" in value else None)
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 

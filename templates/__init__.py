@@ -32,6 +32,7 @@ STATUS_LABEL = {
     "dropped": "⛔ dropped",
 }
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
+_GROUP_ID = re.compile(r"^S[A-Z0-9]{2,20}$")
 
 
 class Safe(str):
@@ -65,9 +66,13 @@ def link(url: str | None, label: Any = None) -> Safe:
 
 
 def user(author: str | None) -> Safe:
-    """A mention for a Slack user id; any other author (e.g. `import`) as escaped text."""
-    if author and _USER_ID.match(author):
+    """A mention for a Slack user id (or a user-group id, S…); any other author (e.g. `import`) as escaped
+    text. Only ids that match exactly become markup, so typed text can never smuggle a mention in."""
+    # fullmatch: `$` would also accept an id followed by a newline.
+    if author and _USER_ID.fullmatch(author):
         return Safe(f"<@{author}>")
+    if author and _GROUP_ID.fullmatch(author):
+        return Safe(f"<!subteam^{author}>")
     return esc(author or "unknown")
 
 
