@@ -4,7 +4,9 @@ it returns plain views (store.views), never ORM objects, and each call is one tr
 from __future__ import annotations
 
 import difflib
+import functools
 import re
+import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -22,6 +24,7 @@ from store.models import (
     STATUSES,
     Cluster,
     ClusterThread,
+    DataVersion,
     Development,
     DigestRun,
     DigestSchedule,
@@ -91,11 +94,50 @@ def normalize_step_key(term: str) -> str | None:
     return f"{m.group(1).upper()}-{int(m.group(2))}"
 
 
+def _cached_read(method):
+    """Cache a read method's answer in this process while the roadmap's data_version stays the same.
+
+    Database triggers bump data_version in the same transaction as any write to the tables status answers read
+    (migration 0003), so every process sees a change at once; the cache only spares recomputing answers nothing
+    has changed since."""
+
+    @functools.wraps(method)
+    def cached(self: RoadmapStore, *args, **kwargs):
+        key = (method.__name__, args, tuple(sorted(kwargs.items())))
+        return self._cached(key, lambda: method(self, *args, **kwargs))
+
+    return cached
+
+
 class RoadmapStore:
+    CACHE_ENTRIES = 512
+
     def __init__(self, engine: Engine):
         self.engine = engine
         # Readers use a deferred transaction on SQLite; writers take the write lock at BEGIN (store.db).
         self._read_engine = engine.execution_options(readonly=True)
+        self._cache: dict[tuple, object] = {}
+        self._cache_version: int | None = None
+        self._cache_lock = threading.Lock()
+
+    def data_version(self) -> int:
+        with self._session() as s:
+            return s.exec(select(DataVersion.n).where(DataVersion.id == 1)).scalar_one()
+
+    def _cached(self, key: tuple, compute):
+        # The version is read before the data: an answer is never older than the version it is filed under.
+        version = self.data_version()
+        with self._cache_lock:
+            if version != self._cache_version:
+                self._cache.clear()
+                self._cache_version = version
+            elif key in self._cache:
+                return self._cache[key]
+        value = compute()
+        with self._cache_lock:
+            if self._cache_version == version and len(self._cache) < self.CACHE_ENTRIES:
+                self._cache[key] = value
+        return value
 
     # -- sessions ---------------------------------------------------------------------------------
     @contextmanager
@@ -119,14 +161,17 @@ class RoadmapStore:
         with self._session() as s:
             return s.exec(select(Cluster.id).limit(1)).first() is None
 
+    @_cached_read
     def info(self) -> dict[str, str]:
         with self._session() as s:
             return {r.key: r.value for r in s.exec(select(RoadmapInfo)).scalars()}
 
+    @_cached_read
     def clusters(self) -> list[ClusterRef]:
         with self._session() as s:
             return [_cluster_ref(c) for c in s.exec(select(Cluster).order_by(Cluster.position)).scalars()]
 
+    @_cached_read
     def sides(self) -> list[SideView]:
         with self._session() as s:
             return [SideView(x.code, x.name) for x in s.exec(select(Side).order_by(Side.position)).scalars()]
@@ -154,6 +199,7 @@ class RoadmapStore:
             return s.exec(select(Step.id).where(Step.key == key)).first() is not None
 
     # -- status -------------------------------------------------------------------------------------
+    @_cached_read
     def cluster_overview(self) -> list[ClusterSummary]:
         """Every cluster: progress per side, open pairs, who owes the next move, latest development.
 
@@ -211,6 +257,7 @@ class RoadmapStore:
             )
         return out
 
+    @_cached_read
     def cluster_detail(self, slug: str, developments: int = 5, steps: int = 12, pairs: int = 12) -> ClusterDetail:
         """One cluster: every side's progress, its first `steps` steps per side (by number), its first `pairs`
         pairs with the pair counts, and the latest developments. Bounded: each list is an index range scan."""
@@ -251,6 +298,7 @@ class RoadmapStore:
             open_pairs=sum(n for p, n in states if p.is_open),
         )
 
+    @_cached_read
     def step_detail(self, key: str, developments: int = 10, history: int = 20) -> StepDetail:
         with self._session() as s:
             step = self._step(s, key)
@@ -268,6 +316,7 @@ class RoadmapStore:
             devs = _latest_developments(s, Development.step_id == step.id, developments)
         return StepDetail(view, pairs, hist, devs)
 
+    @_cached_read
     def open_commitments(self, side: str | None = None) -> list[tuple[ClusterRef, list[PairView]]]:
         """Open reciprocal pairs per cluster; with `side`, only pairs where that side owes a move."""
         with self._session() as s:

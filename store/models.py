@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import CheckConstraint, Column, Index, MetaData, Text, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, Column, Index, MetaData, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 # Stable constraint names, so Alembic migrations can refer to them on SQLite and PostgreSQL alike.
@@ -36,6 +36,16 @@ class RoadmapInfo(SQLModel, table=True):
     __tablename__ = "roadmap_info"
     key: str = Field(primary_key=True, max_length=64)
     value: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class DataVersion(SQLModel, table=True):
+    """One row whose counter database triggers bump on every write to side, cluster, step, reciprocity and
+    development (migration 0003): the key under which status answers are cached."""
+
+    __tablename__ = "data_version"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+    id: int = Field(default=1, primary_key=True)
+    n: int = Field(default=0, sa_type=BigInteger)
 
 
 class Side(SQLModel, table=True):

@@ -31,6 +31,9 @@ STATUS_LABEL = {
     "stalled": "🟠 stalled",
     "dropped": "⛔ dropped",
 }
+_SLACK_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+# The C encoder json.dumps uses for a str, without building a JSONEncoder per value (finalize runs per {{ }}).
+_json_string = json.encoder.encode_basestring
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 _GROUP_ID = re.compile(r"^S[A-Z0-9]{2,20}$")
 
@@ -46,7 +49,7 @@ def esc(value: Any) -> Safe:
     if isinstance(value, Safe):
         return value
     text = "" if value is None else str(value)
-    return Safe(text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
+    return Safe(text.translate(_SLACK_ESCAPES))
 
 
 def _finalize(value: Any) -> Markup:
@@ -54,7 +57,7 @@ def _finalize(value: Any) -> Markup:
     # Markup is output that is final already (a macro's result), so it is not encoded twice.
     if isinstance(value, Markup):
         return value
-    return Markup(json.dumps(str(esc(value)), ensure_ascii=False)[1:-1])
+    return Markup(_json_string(esc(value))[1:-1])
 
 
 def link(url: str | None, label: Any = None) -> Safe:

@@ -1,0 +1,56 @@
+"""Status answers are cached per process only while nothing has changed: database triggers bump data_version
+with every write, from any process and any write path."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import insert, update
+from sqlmodel import Session, select
+
+from store.api import RoadmapStore
+from store.models import Cluster, Development, Step
+
+
+def _progress(store: RoadmapStore, slug: str, side: str) -> tuple[int, int]:
+    summary = next(c for c in store.cluster_overview() if c.cluster.slug == slug)
+    p = next(p for p in summary.progress if p.side.code == side)
+    return p.done, p.total
+
+
+def test_a_write_in_another_process_is_seen_at_once(store, engine_factory):
+    other = RoadmapStore(engine_factory())  # a second process: its own engine, its own cache
+    before = _progress(store, "security", "BY")
+    assert store.cluster_overview() is store.cluster_overview()  # cached while nothing changes
+    other.set_status("SEC-1", "done", actor="U0OTHER1")
+    assert _progress(store, "security", "BY") == (before[0] + 1, before[1])
+    assert store.step_detail("SEC-1").step.status == "done"
+
+
+def test_writes_that_bypass_the_api_still_invalidate(store):
+    overview = store.cluster_overview()
+    detail = store.cluster_detail("economic")
+    with Session(store.engine) as s:
+        cluster_id = s.exec(select(Cluster.id).where(Cluster.slug == "economic")).one()
+        s.exec(insert(Development).values(cluster_id=cluster_id, text="Bulk-loaded fact", author="import",
+                                          occurred_on=date(2030, 1, 1), precision="day", source=""))
+        s.exec(update(Step).where(Step.key == "ECO-1").values(status="agreed"))
+        s.commit()
+    assert store.cluster_overview() is not overview
+    latest = next(c for c in store.cluster_overview() if c.cluster.slug == "economic").latest_on
+    assert latest == date(2030, 1, 1)
+    fresh = store.cluster_detail("economic")
+    assert fresh is not detail and fresh.developments[0].text == "Bulk-loaded fact"
+    assert store.step_detail("ECO-1").step.status == "agreed"
+
+
+def test_import_and_retraction_invalidate(store, seed_doc):
+    store.record_development(text="Soon retracted", author="U0ABCDEF", cluster="ukraine", slack_channel="C1",
+                             slack_ts="1.5")
+    assert store.search("Soon retracted").developments
+    assert store.cluster_detail("ukraine").developments[0].text == "Soon retracted"
+    store.retract_slack_development("C1", "1.5", None)
+    assert all(d.text != "Soon retracted" for d in store.cluster_detail("ukraine").developments)
+    store.import_roadmap(seed_doc, replace=True)
+    assert [c.slug for c in store.clusters()][0] == "security"
+    assert store.step_detail("SEC-1").history == []
