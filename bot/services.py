@@ -29,7 +29,7 @@ class Services:
         return Caller(
             user_id=user_id or "unknown",
             channel_id=channel_id,
-            is_editor=self.editors.is_editor(user_id),
+            editor=lambda: self.editors.is_editor(user_id),
             editors=self.editors.ids,
             today=datetime.now(self.settings.tz).date(),
             shareable=shareable,

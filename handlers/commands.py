@@ -33,10 +33,16 @@ class Caller:
 
     user_id: str = "console"
     channel_id: str | None = None
-    is_editor: bool = True
+    # A bool, or a check run only when a command needs it: resolving user groups may ask Slack, and reads
+    # (most commands) should not wait for that.
+    editor: bool | Callable[[], bool] = True
     editors: tuple[str, ...] = ()
     today: date = field(default_factory=date.today)
     shareable: bool = False  # offer a "Share in channel" button (Slack only)
+
+    @property
+    def is_editor(self) -> bool:
+        return self.editor() if callable(self.editor) else self.editor
 
 
 @dataclass

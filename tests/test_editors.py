@@ -76,6 +76,15 @@ def test_non_editors_may_still_read_and_record_developments(editors_web, store):
     assert store.search("Outsider notes").developments[0].author == "U0OUTSIDER"
 
 
+def test_reading_never_waits_for_a_group_lookup(editors_web, fake_slack):
+    """Editor rights are resolved only when a command needs them, so a slow Slack never delays a read."""
+    for text in ("status", "status security", "find Kellogg", "commitments"):
+        answer(editors_web, text, user="U0OUTSIDER")
+    assert fake_slack.calls_to("usergroups.users.list") == []
+    answer(editors_web, "set SEC-1 agreed", user="U0OUTSIDER")
+    assert len(fake_slack.calls_to("usergroups.users.list")) == 1
+
+
 def test_group_members_are_cached_until_the_expiry_then_looked_up_again(fake_slack):
     fake_slack.usergroups["S1"] = ["U1"]
     clock = Clock()

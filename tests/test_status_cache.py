@@ -32,8 +32,16 @@ def test_writes_that_bypass_the_api_still_invalidate(store):
     detail = store.cluster_detail("economic")
     with Session(store.engine) as s:
         cluster_id = s.exec(select(Cluster.id).where(Cluster.slug == "economic")).one()
-        s.exec(insert(Development).values(cluster_id=cluster_id, text="Bulk-loaded fact", author="import",
-                                          occurred_on=date(2030, 1, 1), precision="day", source=""))
+        s.exec(
+            insert(Development).values(
+                cluster_id=cluster_id,
+                text="Bulk-loaded fact",
+                author="import",
+                occurred_on=date(2030, 1, 1),
+                precision="day",
+                source="",
+            )
+        )
         s.exec(update(Step).where(Step.key == "ECO-1").values(status="agreed"))
         s.commit()
     assert store.cluster_overview() is not overview
@@ -45,12 +53,13 @@ def test_writes_that_bypass_the_api_still_invalidate(store):
 
 
 def test_import_and_retraction_invalidate(store, seed_doc):
-    store.record_development(text="Soon retracted", author="U0ABCDEF", cluster="ukraine", slack_channel="C1",
-                             slack_ts="1.5")
+    store.record_development(
+        text="Soon retracted", author="U0ABCDEF", cluster="ukraine", slack_channel="C1", slack_ts="1.5"
+    )
     assert store.search("Soon retracted").developments
     assert store.cluster_detail("ukraine").developments[0].text == "Soon retracted"
     store.retract_slack_development("C1", "1.5", None)
     assert all(d.text != "Soon retracted" for d in store.cluster_detail("ukraine").developments)
     store.import_roadmap(seed_doc, replace=True)
-    assert [c.slug for c in store.clusters()][0] == "security"
+    assert next(c.slug for c in store.clusters()) == "security"
     assert store.step_detail("SEC-1").history == []
