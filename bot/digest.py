@@ -40,6 +40,8 @@ MARKER_EVENT = "roadmap_digest"
 STALE_CLAIM = timedelta(minutes=10)  # a claim this old without an outcome belongs to a crashed worker
 FIRST_DIGEST_WINDOW = timedelta(days=7)  # "new developments" for a channel that never had a digest
 DEVELOPMENTS_PER_CLUSTER = 15
+# Pairs, overdue and stale steps listed per cluster; beyond that the digest gives the exact count and a pointer.
+ITEMS_PER_LIST = 15
 HISTORY_PAGES = 5
 
 
@@ -113,6 +115,7 @@ class DigestSender:
             since=since,
             stale_days=self.settings.stale_days,
             developments_per_cluster=DEVELOPMENTS_PER_CLUSTER,
+            items_per_list=ITEMS_PER_LIST,
         )
         data = dict(digest=content, since=since.astimezone(tz), first=last is None)
         return render_thread("digest.json.j2", data)

@@ -666,17 +666,34 @@ class RoadmapStore:
 
     # -- digest ----------------------------------------------------------------------------------------
     def digest_content(
-        self, *, today: date, since: datetime, stale_days: int, developments_per_cluster: int = 15
+        self,
+        *,
+        today: date,
+        since: datetime,
+        stale_days: int,
+        developments_per_cluster: int = 15,
+        items_per_list: int = 20,
     ) -> DigestContent:
         """What the weekly digest reports, per cluster, in a fixed number of queries whatever the store's size.
 
-        Stale: an open step with no (unretracted) development dated on or after `today - stale_days`, found with
-        NOT EXISTS on the (step_id, occurred_on) index. New developments: recorded after `since`, at most
-        `developments_per_cluster` per cluster (a window function), with how many more there were.
+        Every count (open pairs, who owes, overdue, stale, per side and per cluster) is exact and computed in SQL;
+        the lists carry the first `items_per_list` of each per cluster (pairs where one side owes the next move
+        first, the longest overdue first, stale ones in roadmap order), so a digest stays readable and bounded however
+        large the roadmap grows. Stale: an open step with no (unretracted) development dated on or after
+        `today - stale_days`, via NOT EXISTS on the (step_id, occurred_on) index. New developments: recorded
+        after `since`, at most `developments_per_cluster` per cluster, with how many more there were.
         """
         cutoff = today - timedelta(days=stale_days)
         open_ = Step.status.in_(OPEN_STATUSES)
         live = Development.retracted_at.is_(None)
+        recent = (
+            select(Development.id)
+            .where(Development.step_id == Step.id, Development.occurred_on >= cutoff, live)
+            .correlate(Step)
+            .exists()
+        )
+        is_stale = and_(open_, ~recent)
+        is_overdue = and_(open_, Step.due_on < today)
         with self._session() as s:
             title = s.exec(select(RoadmapInfo.value).where(RoadmapInfo.key == "title")).scalar() or "Roadmap"
             clusters = s.exec(select(Cluster).order_by(Cluster.position)).scalars().all()
@@ -689,89 +706,104 @@ class RoadmapStore:
                     func.count(),
                     func.sum(func.cast(Step.status == "done", _int())),
                     func.sum(func.cast(open_, _int())),
-                    func.sum(func.cast(and_(open_, Step.due_on < today), _int())),
+                    func.sum(func.cast(is_overdue, _int())),
+                    func.sum(func.cast(is_stale, _int())),
                 ).group_by(Step.cluster_id, Step.side_id)
             ).all()
-            pairs = _pairs(s)
+            tallies = _pair_tally(s)
+            pairs = _pairs(s, pair_ids=_first_open_pairs(items_per_list))
             steps_q = (
                 select(Step, Side, Cluster.slug)
                 .join(Side, Side.id == Step.side_id)
                 .join(Cluster, Cluster.id == Step.cluster_id)
                 .order_by(Cluster.position, Step.number)
             )
-            overdue = s.exec(steps_q.where(open_, Step.due_on < today)).all()
-            recent = (
-                select(Development.id)
-                .where(Development.step_id == Step.id, Development.occurred_on >= cutoff, live)
-                .correlate(Step)
-                .exists()
-            )
+            overdue = s.exec(
+                steps_q.where(Step.id.in_(_first_per_cluster(is_overdue, (Step.due_on, Step.number), items_per_list)))
+            ).all()
             last_on = (
                 select(func.max(Development.occurred_on))
                 .where(Development.step_id == Step.id, live)
                 .correlate(Step)
                 .scalar_subquery()
             )
-            stale = s.exec(steps_q.add_columns(last_on).where(open_, ~recent)).all()
-            ranked = (
-                select(
-                    Development.id.label("id"),
-                    func.row_number()
-                    .over(
-                        partition_by=Development.cluster_id,
-                        order_by=(Development.occurred_on.desc(), Development.id.desc()),
-                    )
-                    .label("rn"),
-                    func.count().over(partition_by=Development.cluster_id).label("n"),
+            # In roadmap order: ordering by each step's latest development would compute it for every stale step;
+            # `last_on` is computed only for the steps shown.
+            stale = s.exec(
+                steps_q.add_columns(last_on).where(
+                    Step.id.in_(_first_per_cluster(is_stale, (Step.number,), items_per_list))
                 )
-                .where(Development.recorded_at > since, live)
-                .subquery()
-            )
+            ).all()
+            # New developments: a range on ix_development_recorded, so the work grows with what is new this week,
+            # not with the store (a window function over the whole table tempted SQLite into a full index scan).
+            new_keys = s.exec(
+                select(Development.id, Development.cluster_id, Development.occurred_on).where(
+                    Development.recorded_at > since, live
+                )
+            ).all()
+            newest: dict[int, list] = defaultdict(list)
+            for dev_id, cluster_id, occurred_on in new_keys:
+                newest[cluster_id].append((occurred_on, dev_id))
+            new_count = {cid: len(rows) for cid, rows in newest.items()}
+            shown_ids = [
+                i for rows in newest.values() for _, i in sorted(rows, reverse=True)[:developments_per_cluster]
+            ]
             new_rows = s.exec(
-                select(Development, Cluster.slug, Step.key, ranked.c.n)
-                .join(ranked, ranked.c.id == Development.id)
+                select(Development, Cluster.slug, Step.key)
                 .join(Cluster, Cluster.id == Development.cluster_id)
                 .outerjoin(Step, Step.id == Development.step_id)
-                .where(ranked.c.rn <= developments_per_cluster)
+                .where(Development.id.in_(shown_ids))
                 .order_by(Development.occurred_on.desc(), Development.id.desc())
             ).all()
         slug_id = {c.slug: c.id for c in clusters}
         by_cluster: dict[int, dict] = {
-            c.id: dict(progress=[], overdue=[], stale=[], developments=[], more=0) for c in clusters
+            c.id: dict(progress=[], overdue=[], stale=[], developments=[], more=0, n_overdue=0, n_stale=0)
+            for c in clusters
         }
         order = {x.id: x.position for x in sides}
         totals = {x.id: dict(open=0, done=0, owed=0, overdue=0, stale=0) for x in sides}
-        code_id = {x.code: x.id for x in sides}
-        for cluster_id, side_id, total, done, opened, late in sorted(counts, key=lambda r: order[r[1]]):
-            by_cluster[cluster_id]["progress"].append(SideProgress(side_view[side_id], int(done or 0), int(total)))
+        for cluster_id, side_id, total, done, opened, late, stale_n in sorted(counts, key=lambda r: order[r[1]]):
+            entry = by_cluster[cluster_id]
+            entry["progress"].append(SideProgress(side_view[side_id], int(done or 0), int(total)))
+            entry["n_overdue"] += int(late or 0)
+            entry["n_stale"] += int(stale_n or 0)
             totals[side_id]["done"] += int(done or 0)
             totals[side_id]["open"] += int(opened or 0)
             totals[side_id]["overdue"] += int(late or 0)
-        for step, side, slug in overdue:
+            totals[side_id]["stale"] += int(stale_n or 0)
+        for step, side, slug in sorted(overdue, key=lambda r: (r[0].due_on, r[0].number)):
             by_cluster[step.cluster_id]["overdue"].append(_step_view(step, side, slug))
         for step, side, slug, last in stale:
             by_cluster[step.cluster_id]["stale"].append(StaleStep(_step_view(step, side, slug), last))
-            totals[side.id]["stale"] += 1
-        for dev, slug, key, n in new_rows:
+        for dev, slug, key in new_rows:
             entry = by_cluster[slug_id[slug]]
             entry["developments"].append(_dev_view(dev, slug, key))
-            entry["more"] = int(n) - min(int(n), developments_per_cluster)
+            entry["more"] = new_count[dev.cluster_id] - min(new_count[dev.cluster_id], developments_per_cluster)
+        side_ids = {x.code: x.id for x in sides}
         out = []
         for c in clusters:
             entry = by_cluster[c.id]
-            open_pairs = [p for p in pairs.get(c.id, []) if p.is_open]
-            for p in open_pairs:
-                for owing in p.owed_by:
-                    totals[code_id[owing.code]]["owed"] += 1
+            open_total = 0
+            for a_side, a_state, b_side, b_state, n in tallies.get(c.id, []):
+                # One representative pair per (side, state) combination: PairView keeps the one rule.
+                pair = PairView(_state_step(side_view[a_side], a_state), _state_step(side_view[b_side], b_state))
+                if pair.is_open:
+                    open_total += n
+                    for owing in pair.owed_by:
+                        totals[side_ids[owing.code]]["owed"] += n
+            shown = sorted((p for p in pairs.get(c.id, []) if p.is_open), key=lambda p: len(p.owed_by) != 1)
             out.append(
                 ClusterDigest(
                     cluster=_cluster_ref(c),
                     progress=entry["progress"],
-                    open_pairs=open_pairs,
+                    open_pairs=shown,
                     overdue=entry["overdue"],
                     stale=entry["stale"],
                     developments=entry["developments"],
                     more_developments=entry["more"],
+                    open_pairs_total=open_total,
+                    overdue_total=entry["n_overdue"],
+                    stale_total=entry["n_stale"],
                 )
             )
         # Sides without a step of their own (observers in the roadmap file) have nothing to total.
@@ -1199,7 +1231,11 @@ def _latest_developments(s: Session, condition, limit: int) -> list[DevelopmentV
 
 
 def _pairs(
-    s: Session, cluster_id: int | None = None, step_id: int | None = None, limit: int | None = None
+    s: Session,
+    cluster_id: int | None = None,
+    step_id: int | None = None,
+    limit: int | None = None,
+    pair_ids=None,
 ) -> dict[int, list[PairView]]:
     """Reciprocal pairs keyed by the cluster of their first step (the first `limit` of them, if given)."""
     a, b, sa_, sb, ca, cb = _PAIR_ALIASES  # built once: fresh aliases per call cost more than the query
@@ -1219,6 +1255,8 @@ def _pairs(
     if step_id is not None:
         # On the pair's own indexed columns, so both backends probe ix_reciprocity_* instead of scanning pairs.
         q = q.where(or_(Reciprocity.step_id == step_id, Reciprocity.counterpart_id == step_id))
+    if pair_ids is not None:
+        q = q.where(Reciprocity.id.in_(pair_ids))
     if limit is not None:
         q = q.limit(limit)
     out: dict[int, list[PairView]] = defaultdict(list)
@@ -1227,6 +1265,37 @@ def _pairs(
         key = cluster_id if cluster_id is not None else st_a.cluster_id
         out[key].append(pair)
     return out
+
+
+def _first_per_cluster(condition, order_by: tuple, n: int):
+    """Ids of the first `n` steps per cluster that meet `condition`, in `order_by` order (a window function)."""
+    ranked = (
+        select(Step.id.label("id"), func.row_number().over(partition_by=Step.cluster_id, order_by=order_by).label("rn"))
+        .where(condition)
+        .subquery()
+    )
+    return select(ranked.c.id).where(ranked.c.rn <= n)
+
+
+def _first_open_pairs(n: int):
+    """Ids of the first `n` open pairs per cluster (of the first step): those where exactly one side owes the next
+    move (its counterpart is done) first, then by step number."""
+    a, b = aliased(Step), aliased(Step)
+    a_open, b_open = a.status.in_(OPEN_STATUSES), b.status.in_(OPEN_STATUSES)
+    one_owes = or_(and_(a.status == "done", b_open), and_(b.status == "done", a_open))
+    ranked = (
+        select(
+            Reciprocity.id.label("id"),
+            func.row_number()
+            .over(partition_by=a.cluster_id, order_by=(case((one_owes, 0), else_=1), a.number, b.number))
+            .label("rn"),
+        )
+        .join(a, a.id == Reciprocity.step_id)
+        .join(b, b.id == Reciprocity.counterpart_id)
+        .where(or_(a_open, b_open))
+        .subquery()
+    )
+    return select(ranked.c.id).where(ranked.c.rn <= n)
 
 
 def _wipe(s: Session) -> None:

@@ -184,6 +184,10 @@ class ClusterDigest:
     stale: list[StaleStep]
     developments: list[DevelopmentView]
     more_developments: int = 0
+    # Exact counts; the lists above hold only the first of each per cluster.
+    open_pairs_total: int = 0
+    overdue_total: int = 0
+    stale_total: int = 0
 
 
 @dataclass(frozen=True)

@@ -483,3 +483,27 @@ def test_clock_process_catches_up_on_start_and_stops_cleanly_on_sigterm(tmp_path
     assert proc.returncode == 0, err
     assert "digest clock stopped" in err
     assert len(fake_slack.calls_to("chat.postMessage")) == 1
+
+
+def test_a_cluster_with_more_than_a_list_holds_says_exactly_how_many_more(settings, empty_store):
+    """Per cluster the digest lists the first pairs, overdue and stale steps; the rest are counted exactly and
+    pointed to, never dropped silently, and the totals per side count everything."""
+    doc = big_roadmap(clusters=1, pairs=30)
+    for step in doc["clusters"][0]["steps"]:
+        step["due"] = date(2025, 1, 1)  # every open step overdue
+    empty_store.import_roadmap(doc)
+    content = empty_store.digest_content(
+        today=date(2025, 10, 27), since=datetime(2025, 10, 1, tzinfo=UTC), stale_days=30, items_per_list=10
+    )
+    cluster = content.clusters[0]
+    assert len(cluster.open_pairs) == 10 and cluster.open_pairs_total == 30
+    assert len(cluster.overdue) == 10 and cluster.overdue_total == 59  # C0-1 is done
+    assert len(cluster.stale) == 10 and cluster.stale_total == 59 - 29  # 29 Alpha steps had news on Oct 20
+    assert [p.first.status for p in cluster.open_pairs][0] == "done"  # where one side owes the move: first
+    totals = {t.side.code: t for t in content.totals}
+    assert totals["A"].overdue + totals["B"].overdue == 59 and totals["B"].owed == 30
+    messages = make_sender(settings, empty_store).build("CDIGEST", MONDAY_0900)
+    for m in messages:
+        assert_valid_message(m)
+    text = all_text(messages)
+    assert "Open reciprocal pairs (30)" in text and "… and 15 more" in text  # the sender lists 15 per cluster
