@@ -254,6 +254,37 @@ def _set(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
 
 
 @command(
+    "due",
+    "/roadmap due <STEP-ID> <YYYY-MM-DD | none> [note]",
+    "set or clear a step's due date (editors); overdue steps appear in the digest",
+    "/roadmap due ECO-1 2026-03-31 agreed at the working group",
+    editors_only=True,
+)
+def _due(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
+    parts = rest.split(maxsplit=2)
+    if len(parts) < 2:
+        raise Invalid("say which step and which date: `/roadmap due <STEP-ID> <YYYY-MM-DD | none> [note]`")
+    key, when, note = parts[0], parts[1], (parts[2] if len(parts) > 2 else "")
+    if when.lower() in ("none", "clear", "-"):
+        due_on = None
+    else:
+        try:
+            due_on = date.fromisoformat(when)
+        except ValueError as exc:
+            raise Invalid(f"“{when}” is not a date: use YYYY-MM-DD, or `none` to clear the due date") from exc
+    change = store.set_due(key, due_on, actor=caller.user_id, note=note)
+    data = dict(
+        step=change.step,
+        old_due=change.old_due,
+        changed=change.changed,
+        note=note.strip(),
+        actor=caller.user_id,
+        today=caller.today,
+    )
+    return Reply(render("status_due.json.j2", data))
+
+
+@command(
     "commitments",
     "/roadmap commitments [side]",
     "open reciprocal commitments and who owes the next move",

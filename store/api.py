@@ -45,6 +45,7 @@ from store.views import (
     DigestContent,
     DigestRunView,
     DigestScheduleView,
+    DueChange,
     PairView,
     Recorded,
     SearchResult,
@@ -454,6 +455,28 @@ class RoadmapStore:
                 )
             view = _step_view(step, s.get(Side, step.side_id), s.get(Cluster, step.cluster_id).slug)
         return StatusChange(view, old, old != status)
+
+    def set_due(self, key: str, due_on: date | None, actor: str, note: str = "") -> DueChange:
+        """Set or clear a step's due date, recorded in its history like a status change."""
+        with self._session(write=True) as s:
+            step = self._step(s, key)
+            old = step.due_on
+            if old != due_on:
+                step.due_on = due_on
+                step.updated_at = utcnow()
+                s.add(step)
+                s.add(
+                    StepChange(
+                        step_id=step.id,
+                        actor=actor,
+                        field="due_on",
+                        old_value=_opt_str(old),
+                        new_value=_opt_str(due_on),
+                        note=strip_control_chars(note).strip(),
+                    )
+                )
+            view = _step_view(step, s.get(Side, step.side_id), s.get(Cluster, step.cluster_id).slug)
+        return DueChange(view, old, old != due_on)
 
     # -- import / export ---------------------------------------------------------------------------
     def import_roadmap(self, doc: dict, *, replace: bool = False, actor: str = "import") -> dict[str, int]:

@@ -158,6 +158,13 @@ class Recorded:
 
 
 @dataclass(frozen=True)
+class DueChange:
+    step: StepView
+    old_due: date | None
+    changed: bool
+
+
+@dataclass(frozen=True)
 class StatusChange:
     step: StepView
     old_status: str

@@ -499,7 +499,7 @@ def test_a_cluster_with_more_than_a_list_holds_says_exactly_how_many_more(settin
     assert len(cluster.open_pairs) == 10 and cluster.open_pairs_total == 30
     assert len(cluster.overdue) == 10 and cluster.overdue_total == 59  # C0-1 is done
     assert len(cluster.stale) == 10 and cluster.stale_total == 59 - 29  # 29 Alpha steps had news on Oct 20
-    assert [p.first.status for p in cluster.open_pairs][0] == "done"  # where one side owes the move: first
+    assert next(p.first.status for p in cluster.open_pairs) == "done"  # where one side owes the move: first
     totals = {t.side.code: t for t in content.totals}
     assert totals["A"].overdue + totals["B"].overdue == 59 and totals["B"].owed == 30
     messages = make_sender(settings, empty_store).build("CDIGEST", MONDAY_0900)

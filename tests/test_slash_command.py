@@ -149,3 +149,20 @@ def test_health_path_checks_the_database(web):
     assert response.status == 200 and response.json() == {"ok": True, "database": "ok"}
     assert call_wsgi(web, "GET", "/nope").status == 404
     assert call_wsgi(web, "GET", "/slack/events").status == 405
+
+
+def test_due_sets_and_clears_a_date_and_the_step_shows_overdue(web, store):
+    text = message_text(answer(web, "due ECO-1 2025-01-31 agreed in the working group", user="U0ABCDEF"))
+    assert "31 Jan 2025" in text and "already overdue" in text
+    detail = store.step_detail("ECO-1")
+    assert str(detail.step.due_on) == "2025-01-31"
+    assert (detail.history[0].field, detail.history[0].new_value) == ("due_on", "2025-01-31")
+    assert "overdue" in message_text(answer(web, "status ECO-1"))
+    answer(web, "due ECO-1 none")
+    assert store.step_detail("ECO-1").step.due_on is None
+
+
+def test_due_with_a_bad_date_changes_nothing(web, store):
+    for bad in ("due ECO-1 next-week", "due ECO-1", "due ECO-99 2026-01-01"):
+        assert "⚠️" in message_text(answer(web, bad)), bad
+    assert store.step_detail("ECO-1").step.due_on is None
