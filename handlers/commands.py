@@ -182,12 +182,12 @@ def _status(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
     share = _share(caller, f"status {rest}".strip())
     if not rest:
         data = dict(title=store.info().get("title", "Roadmap"), clusters=store.cluster_overview(), share=share)
-        return Reply(render("status_overview.json.j2", data))
+        return Reply(render("status_overview.json.j2", data, memo=True))
     key = normalize_step_key(rest)
     if key:  # step ids carry a number; cluster names never do
         d = store.step_detail(key)
         data = dict(step=d.step, pairs=d.pairs, history=d.history, developments=d.developments)
-        return Reply(render("status_step.json.j2", dict(data, today=caller.today, share=share)))
+        return Reply(render("status_step.json.j2", dict(data, today=caller.today, share=share), memo=True))
     cluster = store.resolve_cluster(rest)
     d = store.cluster_detail(cluster.slug)
     data = dict(
@@ -199,7 +199,7 @@ def _status(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
         open_pairs=d.open_pairs,
         developments=d.developments,
     )
-    return Reply(render("status_cluster.json.j2", dict(data, today=caller.today, share=share)))
+    return Reply(render("status_cluster.json.j2", dict(data, today=caller.today, share=share), memo=True))
 
 
 @command(

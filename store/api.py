@@ -95,6 +95,9 @@ def normalize_step_key(term: str) -> str | None:
     return f"{m.group(1).upper()}-{int(m.group(2))}"
 
 
+_DATA_VERSION = select(DataVersion.n).where(DataVersion.id == 1)
+
+
 def _cached_read(method):
     """Cache a read method's answer in this process while the roadmap's data_version stays the same.
 
@@ -122,8 +125,14 @@ class RoadmapStore:
         self._cache_lock = threading.Lock()
 
     def data_version(self) -> int:
-        with self._session() as s:
-            return s.exec(select(DataVersion.n).where(DataVersion.id == 1)).scalar_one()
+        # Core, not a Session: this runs before every cached answer, so it is kept to one indexed read.
+        try:
+            with self._read_engine.connect() as conn:
+                return conn.execute(_DATA_VERSION).scalar_one()
+        except (OperationalError, DBAPIError) as exc:
+            if not _is_connectivity_error(exc):
+                raise
+            raise StoreUnavailable("the roadmap store is unavailable, try again in a moment") from exc
 
     def _cached(self, key: tuple, compute):
         # The version is read before the data: an answer is never older than the version it is filed under.

@@ -85,3 +85,15 @@ def test_json_special_characters_in_user_text_render(store):
     message = run_command(store, "status security", CALLER).message
     assert_valid_message(message)
     assert 'Quote " backslash \\ tab' in message_text(message)
+
+
+def test_unchanged_status_is_rendered_once_and_a_change_renders_again(store):
+    first = run_command(store, "status security", CALLER).message
+    assert run_command(store, "status security", CALLER).message is first  # same data: the same message
+    assert (
+        run_command(store, "status security", Caller(user_id="U0ABCDEF", today=date(2025, 9, 2))).message is not first
+    )
+    store.set_status("SEC-1", "done", actor="U0ABCDEF")
+    after = run_command(store, "status security", CALLER).message
+    assert after is not first
+    assert "✅ done" in message_text(after) and message_text(after) != message_text(first)
