@@ -131,3 +131,32 @@ def test_web_process_refuses_to_start_without_its_secrets(tmp_path):
     assert proc.returncode != 0
     assert "roadmap: SLACK_BOT_TOKEN is not set" in proc.stderr + proc.stdout
     assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_socket_mode_requests_reach_the_same_listeners(settings, store):
+    """Socket Mode delivers the payload as a dict over the websocket (no HTTP, no signature): same answer."""
+    from urllib.parse import parse_qsl
+
+    from slack_bolt.request import BoltRequest
+
+    from bot.app import create_app
+
+    app = create_app(settings, store)
+    body = dict(parse_qsl(command_body("status SEC-1")))
+    response = app.dispatch(BoltRequest(body=body, mode="socket_mode"))
+    assert response.status == 200
+    message = json.loads(response.body)
+    assert_valid_message(message)
+    assert "SEC-1" in message_text(message)
+
+
+def test_socket_mode_needs_the_app_token(tmp_path, monkeypatch, capsys):
+    from bot import cli
+
+    for k in list(os.environ):
+        if k.startswith(("ROADMAP_", "SLACK_")):
+            monkeypatch.delenv(k)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 's.db'}")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
+    assert cli.main(["socket"]) == 2
+    assert "SLACK_APP_TOKEN is not set" in capsys.readouterr().err
