@@ -444,48 +444,36 @@ class RoadmapStore:
         return Recorded(view, created)
 
     def set_status(self, key: str, status: str, actor: str, note: str = "") -> StatusChange:
-        status = normalize_status(status)
-        with self._session(write=True) as s:
-            step = self._step(s, key)
-            old = step.status
-            if old != status:
-                step.status = status
-                step.updated_at = utcnow()
-                s.add(step)
-                s.add(
-                    StepChange(
-                        step_id=step.id,
-                        actor=actor,
-                        field="status",
-                        old_value=old,
-                        new_value=status,
-                        note=strip_control_chars(note).strip(),
-                    )
-                )
-            view = _step_view(step, s.get(Side, step.side_id), s.get(Cluster, step.cluster_id).slug)
-        return StatusChange(view, old, old != status)
+        view, old = self._change_step(key, "status", normalize_status(status), actor, note)
+        return StatusChange(view, old, old != view.status)
 
     def set_due(self, key: str, due_on: date | None, actor: str, note: str = "") -> DueChange:
         """Set or clear a step's due date, recorded in its history like a status change."""
+        view, old = self._change_step(key, "due_on", due_on, actor, note)
+        return DueChange(view, old, old != due_on)
+
+    def _change_step(self, key: str, field: str, value, actor: str, note: str) -> tuple[StepView, object]:
+        """Change one field of a step and record who, when, before, after and why in its history, in one
+        transaction; nothing is written when the value is already what was asked."""
         with self._session(write=True) as s:
             step = self._step(s, key)
-            old = step.due_on
-            if old != due_on:
-                step.due_on = due_on
+            old = getattr(step, field)
+            if old != value:
+                setattr(step, field, value)
                 step.updated_at = utcnow()
                 s.add(step)
                 s.add(
                     StepChange(
                         step_id=step.id,
                         actor=actor,
-                        field="due_on",
+                        field=field,
                         old_value=_opt_str(old),
-                        new_value=_opt_str(due_on),
+                        new_value=_opt_str(value),
                         note=strip_control_chars(note).strip(),
                     )
                 )
             view = _step_view(step, s.get(Side, step.side_id), s.get(Cluster, step.cluster_id).slug)
-        return DueChange(view, old, old != due_on)
+        return view, old
 
     # -- import / export ---------------------------------------------------------------------------
     def import_roadmap(self, doc: dict, *, replace: bool = False, actor: str = "import") -> dict[str, int]:
