@@ -179,6 +179,11 @@ def _help(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
     "/roadmap status security",
 )
 def _status(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
+    with store.snapshot():  # read-only: one data_version read for the whole answer
+        return _status_reply(store, rest, caller)
+
+
+def _status_reply(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
     share = _share(caller, f"status {rest}".strip())
     if not rest:
         data = dict(title=store.info().get("title", "Roadmap"), clusters=store.cluster_overview(), share=share)

@@ -123,6 +123,7 @@ class RoadmapStore:
         self._cache: dict[tuple, object] = {}
         self._cache_version: int | None = None
         self._cache_lock = threading.Lock()
+        self._local = threading.local()  # the version of an open snapshot(), per thread
 
     def data_version(self) -> int:
         # Core, not a Session: this runs before every cached answer, so it is kept to one indexed read.
@@ -134,9 +135,25 @@ class RoadmapStore:
                 raise
             raise StoreUnavailable("the roadmap store is unavailable, try again in a moment") from exc
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Cached reads inside this block share one data_version read: one round trip for a whole answer.
+
+        For read-only work only: a write inside the block would not be seen by the cached reads after it."""
+        if getattr(self._local, "version", None) is not None:
+            yield
+            return
+        self._local.version = self.data_version()
+        try:
+            yield
+        finally:
+            self._local.version = None
+
     def _cached(self, key: tuple, compute):
         # The version is read before the data: an answer is never older than the version it is filed under.
-        version = self.data_version()
+        version = getattr(self._local, "version", None)
+        if version is None:
+            version = self.data_version()
         with self._cache_lock:
             if version != self._cache_version:
                 self._cache.clear()

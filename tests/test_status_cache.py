@@ -63,3 +63,15 @@ def test_import_and_retraction_invalidate(store, seed_doc):
     store.import_roadmap(seed_doc, replace=True)
     assert next(c.slug for c in store.clusters()) == "security"
     assert store.step_detail("SEC-1").history == []
+
+
+def test_a_snapshot_reads_the_version_once_and_still_sees_other_processes_afterwards(store, engine_factory):
+    other = RoadmapStore(engine_factory())
+    reads = []
+    original = store.data_version
+    store.data_version = lambda: reads.append(1) or original()
+    with store.snapshot():
+        store.info(), store.clusters(), store.cluster_overview(), store.cluster_detail("security")
+    assert len(reads) == 1
+    other.set_status("SEC-2", "done", actor="U0OTHER1")
+    assert store.step_detail("SEC-2").step.status == "done"
