@@ -238,6 +238,8 @@ def to_terminal(message: dict[str, Any], width: int = 100) -> str:
         elif kind == "divider":
             lines.append("─" * min(60, width))
         elif kind == "section":
+            if lines and lines[-1] != "":
+                lines.append("")  # in a terminal a blank line is what separates sections
             if block.get("text"):
                 lines.append(_plain(block["text"]["text"]))
             for f in block.get("fields") or []:
