@@ -689,7 +689,10 @@ class RoadmapStore:
         step = s.exec(select(Step).where(Step.key == norm)).scalars().first()
         if step is None:
             keys = sorted(s.exec(select(Step.key)).scalars(), key=_key_order)
-            raise NotFound("step", key, keys, _suggest(norm, keys, keys))
+            # A near miss within the typed cluster prefix (ECO-99 → ECO-9), never a jump to another cluster.
+            prefix = norm.rsplit("-", 1)[0]
+            same = [k for k in keys if k.rsplit("-", 1)[0] == prefix] or keys
+            raise NotFound("step", key, keys, _suggest(norm, same, same))
         return step
 
     def _development_view(self, s: Session, dev_id: int) -> DevelopmentView:
