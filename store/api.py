@@ -406,14 +406,7 @@ class RoadmapStore:
 
         A Slack message (channel, ts) is stored once: the unique constraint decides, not a prior read.
         """
-        text = strip_control_chars(text or "").strip()
-        if not text:
-            raise Invalid("a development needs some text")
-        if len(text) > MAX_DEVELOPMENT_CHARS:
-            raise Invalid(
-                f"that development is {len(text):,} characters; the limit is {MAX_DEVELOPMENT_CHARS:,}. "
-                "Shorten it or link to the full text."
-            )
+        text = _checked_text(text)
         if (slack_channel is None) != (slack_ts is None):
             raise Invalid("a Slack development needs both channel and ts")
         with self._session(write=True) as s:
@@ -1527,11 +1520,15 @@ def _aware(value: datetime) -> datetime:
 
 
 def _checked_text(text: str) -> str:
-    text = (text or "").strip()
+    """A development's text as stored: control characters dropped, trimmed, non-empty, within the limit."""
+    text = strip_control_chars(text or "").strip()
     if not text:
         raise Invalid("a development needs some text")
     if len(text) > MAX_DEVELOPMENT_CHARS:
-        raise Invalid(f"that development is {len(text):,} characters; the limit is {MAX_DEVELOPMENT_CHARS:,}.")
+        raise Invalid(
+            f"that development is {len(text):,} characters; the limit is {MAX_DEVELOPMENT_CHARS:,}. "
+            "Shorten it or link to the full text."
+        )
     return text
 
 
