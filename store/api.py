@@ -1463,11 +1463,15 @@ def _import_developments(s: Session, devs: list[dict], clusters: dict, steps: di
     return added
 
 
+def _dialect_insert(s: Session, model, values: dict):
+    """An INSERT of the session's dialect: plain insert() has no ON CONFLICT clause."""
+    insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
+    return insert(model).values(**values)
+
+
 def _insert_ignore(s: Session, model, values: dict, conflict_cols: list[str]):
-    """INSERT … ON CONFLICT DO NOTHING for the session's dialect (plain insert() has no such clause)."""
-    dialect = s.get_bind().dialect.name
-    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model).values(**values)
-    return ins.on_conflict_do_nothing(index_elements=conflict_cols)
+    """INSERT … ON CONFLICT DO NOTHING for the session's dialect."""
+    return _dialect_insert(s, model, values).on_conflict_do_nothing(index_elements=conflict_cols)
 
 
 # -- digest helpers ---------------------------------------------------------------------------------------------
@@ -1494,8 +1498,7 @@ def _schedule_view(r: DigestSchedule) -> DigestScheduleView:
 
 def _upsert(s: Session, model, values: dict, conflict_cols: list[str]):
     """INSERT … ON CONFLICT DO UPDATE for the session's dialect: the row ends up holding `values`."""
-    dialect = s.get_bind().dialect.name
-    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model).values(**values)
+    ins = _dialect_insert(s, model, values)
     changed = {k: ins.excluded[k] for k in values if k not in conflict_cols}
     return ins.on_conflict_do_update(index_elements=conflict_cols, set_=changed)
 

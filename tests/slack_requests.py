@@ -88,6 +88,17 @@ def send_command(app, text: str, **kwargs) -> Response:
     return post_signed(app, command_body(text, **kwargs), "application/x-www-form-urlencoded")
 
 
+def answer(app, text: str, **kwargs) -> dict:
+    """`/roadmap <text>` through the app: a 200 whose body is a valid Block Kit message, returned parsed."""
+    from tests.blockkit import assert_valid_message
+
+    response = send_command(app, text, **kwargs)
+    assert response.status == 200, response.body
+    message = response.json()
+    assert_valid_message(message)
+    return message
+
+
 def send_interaction(app, payload: dict, **sign_kwargs) -> Response:
     body = urlencode({"payload": json.dumps(payload)})
     return post_signed(app, body, "application/x-www-form-urlencoded", **sign_kwargs)

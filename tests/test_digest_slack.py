@@ -9,7 +9,7 @@ import pytest
 from bot.app import create_app
 from bot.web import SlackWSGI
 from tests.blockkit import assert_valid_message, message_text
-from tests.slack_requests import send_command
+from tests.slack_requests import answer
 from tests.test_digest import big_roadmap
 
 EDITOR, READER = "U0EDITOR", "U0READER"
@@ -23,14 +23,6 @@ def editors_settings(settings):
 @pytest.fixture
 def web(editors_settings, store):
     return SlackWSGI(create_app(editors_settings, store), store)
-
-
-def answer(web, text: str, **kwargs) -> dict:
-    response = send_command(web, text, **kwargs)
-    assert response.status == 200, response.body
-    message = response.json()
-    assert_valid_message(message)
-    return message
 
 
 def test_preview_is_shown_only_to_the_caller_and_posts_nothing(web, fake_slack):

@@ -11,9 +11,9 @@ import pytest
 from slack_sdk import WebClient
 
 from bot.editors import FAILURE_TTL_SECONDS, Editors
-from tests.blockkit import assert_valid_message, message_text
+from tests.blockkit import message_text
 from tests.fakes import Scripted
-from tests.slack_requests import send_command
+from tests.slack_requests import answer
 
 
 @pytest.fixture
@@ -25,14 +25,6 @@ def editors_web(settings, store, fake_slack):
     fake_slack.usergroups["S0POLICY"] = ["U0MEMBER"]
     configured = dataclasses.replace(settings, editors=("U0EDITOR", "S0POLICY"))
     return SlackWSGI(create_app(configured, store), store)
-
-
-def answer(web, text: str, user: str) -> dict:
-    response = send_command(web, text, user=user)
-    assert response.status == 200, response.body
-    message = response.json()
-    assert_valid_message(message)
-    return message
 
 
 class Clock:

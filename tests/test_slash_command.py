@@ -7,17 +7,9 @@ import json
 import pytest
 
 from tests.blockkit import assert_valid_message, message_text
-from tests.slack_requests import call_wsgi, send_command, send_interaction, share_payload
+from tests.slack_requests import answer, call_wsgi, send_interaction, share_payload
 
 SLUGS = ["security", "economic", "humanitarian", "mediation", "ukraine", "diplomatic"]
-
-
-def answer(web, text: str, **kwargs) -> dict:
-    response = send_command(web, text, **kwargs)
-    assert response.status == 200, response.body
-    message = response.json()
-    assert_valid_message(message)
-    return message
 
 
 def test_status_lists_every_cluster_with_progress_and_next_move(web):
