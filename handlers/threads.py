@@ -262,11 +262,7 @@ def _status_change_missing(store: RoadmapStore, dev: DevelopmentView, intent: Re
     step = store.step_detail(intent.step, developments=0, history=0).step
     if step.status == intent.status or step.updated_at is None:
         return False
-    return _utc(step.updated_at) < _utc(dev.recorded_at)
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return step.updated_at < dev.recorded_at  # both aware UTC (sqlmodel's UTCDateTime)
 
 
 def _receipt(

@@ -11,7 +11,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import Engine, and_, case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -989,7 +989,7 @@ class RoadmapStore:
                 ).scalar_one()
                 if not _is_claim(row.ts):
                     slots.append(ThreadSlot(cluster.slug, ts=row.ts))
-                elif (utcnow() - _aware(row.created_at)).total_seconds() > PENDING_CLAIM_SECONDS:
+                elif (utcnow() - row.created_at).total_seconds() > PENDING_CLAIM_SECONDS:
                     taken = self._swap_thread_ts(s, channel, cluster.id, row.ts, claim)
                     slots.append(ThreadSlot(cluster.slug, claim=claim if taken else None))
                 else:
@@ -1516,10 +1516,6 @@ def _new_claim() -> str:
 
 def _is_claim(ts: str) -> bool:
     return ts.startswith(_CLAIM_PREFIX)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _checked_text(text: str) -> str:
