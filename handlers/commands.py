@@ -219,7 +219,7 @@ def _log(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
         raise Invalid("say where and what: `/roadmap log <cluster | STEP-ID> <text>`")
     occurred_on, text = _leading_date(text.strip(), caller.today)
     key = normalize_step_key(target)
-    if key and store.step_exists(key):
+    if key:  # step ids carry a number; cluster names never do (an unknown id gets the step choices)
         recorded = store.record_development(text=text, author=caller.user_id, step=key, occurred_on=occurred_on)
     else:
         cluster = store.resolve_cluster(target)

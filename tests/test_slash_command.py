@@ -88,6 +88,12 @@ def test_log_errors_change_nothing(web, store):
     assert store.export_roadmap() == before
 
 
+def test_log_to_an_unknown_step_names_the_steps_and_stores_nothing(web, store):
+    text = message_text(answer(web, "log SEC-99 Talks resumed"))
+    assert "There is no step “SEC-99”" in text and "SEC-1" in text
+    assert not store.search("Talks resumed").developments
+
+
 def test_set_changes_status_and_history(web, store):
     text = message_text(answer(web, "set SEC-1 in progress talks under way", user="U1"))
     assert "in progress" in text
