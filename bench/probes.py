@@ -1,4 +1,4 @@
-"""Parts measured only when the feature is there: the digest (bot.digest) and thread-reply ingest.
+"""Parts measured only when the feature is there: the digest (handlers.digest_sender) and thread-reply ingest.
 
 Both features are built in parallel with the benchmark, so each probe first checks that the feature exists
 and says "not available" (with the reason) instead of failing.
@@ -19,7 +19,7 @@ from bench.build import count_developments, register_thread
 from bench.server import SlackClient
 from store.api import RoadmapStore
 
-# Tried in order in bot.digest; the first one callable with the arguments below is timed (build + render).
+# Tried in order in handlers.digest_sender; the first one callable with the arguments below is timed (build + render).
 DIGEST_ENTRY_POINTS = ("bench_digest", "build_and_render", "render_digest", "digest_message", "compose", "build_digest")
 
 
@@ -57,9 +57,9 @@ def _digest_callable(entry: str | None):
         module = importlib.import_module(module_name)
         return getattr(module, attr), entry
     try:
-        module = importlib.import_module("bot.digest")
+        module = importlib.import_module("handlers.digest_sender")
     except ImportError as exc:
-        raise LookupError(f"not available: bot.digest cannot be imported ({exc})") from exc
+        raise LookupError(f"not available: handlers.digest_sender cannot be imported ({exc})") from exc
     for attr in DIGEST_ENTRY_POINTS:
         fn = getattr(module, attr, None)
         if callable(fn):
@@ -72,9 +72,10 @@ def _digest_callable(entry: str | None):
             # build() reads the store and renders; the Web API clients are used only to post.
             return sender(Settings(digest_channel="CDIGEST"), store, None, None).build("CDIGEST")
 
-        return build, "bot.digest:DigestSender.build"
+        return build, "handlers.digest_sender:DigestSender.build"
     raise LookupError(
-        f"not available: bot.digest has none of {', '.join(DIGEST_ENTRY_POINTS)}; pass --digest-entry module:function"
+        f"not available: handlers.digest_sender has none of {', '.join(DIGEST_ENTRY_POINTS)}; "
+        "pass --digest-entry module:function"
     )
 
 

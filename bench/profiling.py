@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, event
 
-from handlers.commands import Caller, run_command
+from handlers.registry import Caller, run_command
 from store.api import RoadmapStore
 
 

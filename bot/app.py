@@ -7,12 +7,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 from slack_bolt import App, BoltResponse
 
-from bot.editors import Editors
-from bot.services import Services
 from bot.settings import Settings
-from bot.slack import SlackClients, make_clients
+from bot.slack import make_clients
 from handlers import record_shortcut, slash, threads
-from store.api import RoadmapStore, StoreUnavailable
+from handlers.context import Services, SlackClients
+from handlers.editors import Editors
+from store.api import RoadmapStore
+from store.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
 COMMAND = "/roadmap"
@@ -43,7 +44,7 @@ def create_app(
 
     @app.middleware
     def provide_services(context, next):
-        context["services"] = services
+        services.provide(context)
         return next()
 
     app.command(COMMAND)(slash.on_roadmap_command)

@@ -11,15 +11,11 @@ import contextlib
 import json
 import logging
 import sys
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 from bot.settings import Settings, SettingsError
 from store.roadmap_file import RoadmapFileError
-
-# Subcommands that later layers add (serving, the clock, the digest) register here.
-SUBCOMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,8 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     sock = sub.add_parser("socket", help="connect to Slack over Socket Mode (needs SLACK_APP_TOKEN)")
     sock.set_defaults(func=cmd_socket)
 
-    for add in SUBCOMMANDS.values():
-        add(sub)
+    _add_digest_commands(sub)
     return p
 
 
@@ -95,7 +90,7 @@ def _caller(settings: Settings, user: str):
 
 
 def cmd_ask(args, settings: Settings) -> int:
-    from handlers.commands import run_command
+    from handlers.registry import run_command
     from templates import to_terminal
 
     store = _store(settings)
@@ -108,7 +103,7 @@ def cmd_ask(args, settings: Settings) -> int:
 
 
 def cmd_console(args, settings: Settings) -> int:
-    from handlers.commands import run_command
+    from handlers.registry import run_command
     from templates import to_terminal
 
     with contextlib.suppress(ImportError):
@@ -180,7 +175,7 @@ def cmd_import(args, settings: Settings) -> int:
 
     doc = load(args.file)  # validate before touching the store
     store = _store(settings, seed=False)
-    counts = store.import_roadmap(doc, replace=args.replace)
+    counts = store.transfer.import_doc(doc, replace=args.replace)
     print("imported " + ", ".join(f"{n} {k}" for k, n in counts.items()))
     return 0
 
@@ -188,7 +183,7 @@ def cmd_import(args, settings: Settings) -> int:
 def cmd_export(args, settings: Settings) -> int:
     from store.roadmap_file import dump
 
-    text = dump(_store(settings).export_roadmap())
+    text = dump(_store(settings).transfer.export_doc())
     if args.file:
         Path(args.file).write_text(text, encoding="utf-8")
         print(f"wrote {args.file}", file=sys.stderr)
@@ -210,12 +205,9 @@ def _add_digest_commands(sub) -> None:
     clk.set_defaults(func=cmd_clock)
 
 
-SUBCOMMANDS["digest"] = _add_digest_commands
-
-
 def _digest_sender(settings: Settings):
-    from bot.digest import DigestSender
     from bot.slack import make_clients
+    from handlers.digest_sender import DigestSender
 
     clients = make_clients(settings)
     return DigestSender(settings, _store(settings), clients.poster, clients.reader)
@@ -247,7 +239,8 @@ def cmd_digest(args, settings: Settings) -> int:
 
 
 def cmd_clock(args, settings: Settings) -> int:
-    from bot.clock import Clock, ScheduleError, trigger
+    from bot.clock import Clock
+    from store.schedule import ScheduleError, trigger
 
     settings.require("SLACK_BOT_TOKEN")
     try:

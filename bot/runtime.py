@@ -31,6 +31,6 @@ def open_store(settings: Settings, *, migrate: bool | None = None, seed: bool = 
         path = DEFAULT_ROADMAP if settings.seed == "builtin" else Path(settings.seed)
         if not path.exists():
             raise SettingsError(f"ROADMAP_SEED={settings.seed!r}: no such file")
-        if store.is_empty() and store.seed_if_empty(load(path)):
+        if store.transfer.is_empty() and store.transfer.seed_if_empty(load(path)):
             log.info("seeded the empty store from %s", path)
     return store

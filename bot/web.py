@@ -1,8 +1,8 @@
 """HTTP serving: Bolt's WSGI adapter behind a thin guard, for gunicorn (`bot.web:application()`).
 
-The guard answers what Bolt itself gets wrong (PITFALLS §1): a malformed body is a 400, not a 500 from inside
-Bolt's parser; a form whose text merely contains the word "payload" is parsed as the form it is; health checks
-get a GET path that touches the database.
+The guard answers what Bolt itself gets wrong (docs/stack-traps.md, Bolt behind gunicorn): a malformed body is a
+400, not a 500 from inside Bolt's parser; a form whose text merely contains the word "payload" is parsed as the
+form it is; health checks get a GET path that touches the database.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
 from slack_bolt.request import BoltRequest
 from slack_bolt.request.internals import build_context
 
-from store.api import RoadmapStore, StoreError
+from store.api import RoadmapStore
+from store.errors import StoreError
 
 log = logging.getLogger(__name__)
 

@@ -12,19 +12,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
-from store.api import (
-    Ambiguous,
-    Invalid,
-    NotFound,
-    RoadmapStore,
-    StoreError,
-    StoreUnavailable,
-    normalize_status,
-    normalize_step_key,
-    strip_control_chars,
-)
+from store.api import RoadmapStore
+from store.errors import Ambiguous, Invalid, NotFound, StoreError, StoreUnavailable
 from store.models import STATUSES
+from store.names import normalize_status, normalize_step_key, strip_control_chars
 from templates import render
+
+# The one wording of each failure a user can meet (slash commands, threads, the digest and the shortcut).
+UNAVAILABLE = "The roadmap store is unavailable, try again in a moment. Nothing was changed."
+CRASHED = "Something went wrong on our side; nothing was changed. Please try again."
 
 
 @dataclass(frozen=True)
@@ -49,37 +45,65 @@ class Caller:
 class Reply:
     message: dict
     ok: bool = True
-    in_channel: bool = False
 
-    def slack_payload(self, in_channel: bool | None = None) -> dict:
-        """The reply as an ack()/respond() payload: ephemeral unless it is meant for the channel."""
-        visible = self.in_channel if in_channel is None else in_channel
+    def slack_payload(self, in_channel: bool = False) -> dict:
+        """The reply as an ack()/respond() payload: visible only to the caller unless `in_channel`."""
         return {
             "text": self.message["text"],
             "blocks": self.message["blocks"],
-            "response_type": "in_channel" if visible else "ephemeral",
+            "response_type": "in_channel" if in_channel else "ephemeral",
         }
 
 
-@dataclass(frozen=True)
+@dataclass
 class Command:
+    """One subcommand of `/roadmap`. `run` answers it from the store (Slack and the console alike); a Slack-only
+    command (it posts in the channel) also has `on_slack`, a Bolt listener that handlers.slash routes it to, and
+    its `run` explains to the console how to use it in Slack."""
+
     name: str
     usage: str
     summary: str
     example: str
     run: Callable[[RoadmapStore, str, Caller], Reply]
     editors_only: bool = False
+    slack_only: bool = False
+    on_slack: Callable[..., None] | None = None
 
 
 COMMANDS: dict[str, Command] = {}
 
 
-def command(name: str, usage: str, summary: str, example: str = "", editors_only: bool = False):
+def command(
+    name: str, usage: str, summary: str, example: str = "", editors_only: bool = False, slack_only: bool = False
+):
     def register(fn: Callable[[RoadmapStore, str, Caller], Reply]):
-        COMMANDS[name] = Command(name, usage, summary, example, fn, editors_only)
+        COMMANDS[name] = Command(name, usage, summary, example, fn, editors_only, slack_only)
         return fn
 
     return register
+
+
+def slack_command(name: str):
+    """Register the Slack listener of a Slack-only command declared with `@command(..., slack_only=True)`."""
+
+    def register(fn: Callable[..., None]):
+        assert COMMANDS[name].slack_only, f"{name} is not declared Slack-only"
+        COMMANDS[name].on_slack = fn
+        return fn
+
+    return register
+
+
+def find_command(text: str) -> Command | None:
+    return COMMANDS.get((text or "").strip().partition(" ")[0].lower() or "help")
+
+
+def editor_refusal(caller: Caller, action: str, hint: str | None = None) -> Reply | None:
+    """The one editor check: None if the caller may `action`, else the refusal to answer with."""
+    if caller.is_editor:
+        return None
+    return refusal(action, caller.editors, **({"hint": hint} if hint else {}))
 
 
 def run_command(store: RoadmapStore, text: str, caller: Caller) -> Reply:
@@ -99,18 +123,28 @@ def run_command(store: RoadmapStore, text: str, caller: Caller) -> Reply:
             choices_label="Commands",
             suggestion=hit[0] if hit else None,
         )
-    if cmd.editors_only and not caller.is_editor:
-        return refusal(f"use `{cmd.name}`", caller.editors)
+    refused = editor_refusal(caller, f"use `{cmd.name}`") if cmd.editors_only else None
+    if refused:
+        return refused
     try:
         return cmd.run(store, rest.strip(), caller)
-    except StoreUnavailable:
-        return error("The roadmap store is unavailable, try again in a moment. Nothing was changed.")
-    except NotFound as exc:
+    except StoreError as exc:
+        return store_error(exc)
+
+
+def store_error(exc: StoreError) -> Reply:
+    """What a user is told when the store refuses: the valid names, the ambiguity, or the reason."""
+    if isinstance(exc, StoreUnavailable):
+        return error(UNAVAILABLE)
+    if isinstance(exc, NotFound):
         return _not_found(exc)
-    except Ambiguous as exc:
+    if isinstance(exc, Ambiguous):
         return error(f"“{exc.term}” matches more than one {exc.kind}.", choices=exc.matches, choices_label="Matches")
-    except (Invalid, StoreError) as exc:
-        return error(str(exc)[:1].upper() + str(exc)[1:])
+    return error(sentence(str(exc)))
+
+
+def sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def error(
@@ -160,12 +194,12 @@ def _share(caller: Caller, text: str) -> str | None:
 
 @command("help", "/roadmap help", "this list")
 def _help(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
-    info = store.info()
+    info = store.roadmap.info()
     commands = [c for c in COMMANDS.values()]
     data = dict(
         title=info.get("title", "Roadmap bot"),
         commands=commands,
-        clusters=[c.slug for c in store.clusters()],
+        clusters=[c.slug for c in store.roadmap.clusters()],
         statuses=[s.replace("_", " ") for s in STATUSES],
         editor=caller.is_editor,
     )
@@ -186,15 +220,15 @@ def _status(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
 def _status_reply(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
     share = _share(caller, f"status {rest}".strip())
     if not rest:
-        data = dict(title=store.info().get("title", "Roadmap"), clusters=store.cluster_overview(), share=share)
+        data = dict(title=store.roadmap.title(), clusters=store.roadmap.cluster_overview(), share=share)
         return Reply(render("status_overview.json.j2", data, memo=True))
     key = normalize_step_key(rest)
     if key:  # step ids carry a number; cluster names never do
-        d = store.step_detail(key)
+        d = store.roadmap.step_detail(key)
         data = dict(step=d.step, pairs=d.pairs, history=d.history, developments=d.developments)
         return Reply(render("status_step.json.j2", dict(data, today=caller.today, share=share), memo=True))
-    cluster = store.resolve_cluster(rest)
-    d = store.cluster_detail(cluster.slug)
+    cluster = store.roadmap.resolve_cluster(rest)
+    d = store.roadmap.cluster_detail(cluster.slug)
     data = dict(
         cluster=d.cluster,
         steps_by_side=d.steps_by_side,
@@ -217,16 +251,14 @@ def _log(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
     target, _, text = rest.partition(" ")
     if not target or not text.strip():
         raise Invalid("say where and what: `/roadmap log <cluster | STEP-ID> <text>`")
-    occurred_on, text = _leading_date(text.strip(), caller.today)
+    occurred_on, text = _leading_date(text.strip())
     key = normalize_step_key(target)
-    if key:  # step ids carry a number; cluster names never do (an unknown id gets the step choices)
-        recorded = store.record_development(text=text, author=caller.user_id, step=key, occurred_on=occurred_on)
-    else:
-        cluster = store.resolve_cluster(target)
-        recorded = store.record_development(
-            text=text, author=caller.user_id, cluster=cluster.slug, occurred_on=occurred_on
-        )
-    title = next(c.title for c in store.clusters() if c.slug == recorded.development.cluster)
+    # Step ids carry a number; cluster names never do (an unknown id gets the step choices).
+    where = dict(step=key) if key else dict(cluster=store.roadmap.resolve_cluster(target).slug)
+    recorded = store.developments.record(
+        text=text, author=caller.user_id, occurred_on=occurred_on, today=caller.today, **where
+    )
+    title = store.roadmap.cluster_title(recorded.development.cluster)
     data = dict(development=recorded.development, created=recorded.created, cluster_title=title)
     return Reply(render("recorded.json.j2", data))
 
@@ -247,7 +279,7 @@ def _set(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
     if status_word.lower() == "in" and note.lower().split(" ", 1)[0] == "progress":
         status_word, note = "in_progress", note[len("progress") :]
     status = normalize_status(status_word)
-    change = store.set_status(key, status, actor=caller.user_id, note=note.strip())
+    change = store.steps.set_status(key, status, actor=caller.user_id, note=note.strip())
     data = dict(
         step=change.step,
         old_status=change.old_status,
@@ -277,7 +309,7 @@ def _due(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
             due_on = date.fromisoformat(when)
         except ValueError as exc:
             raise Invalid(f"“{when}” is not a date: use YYYY-MM-DD, or `none` to clear the due date") from exc
-    change = store.set_due(key, due_on, actor=caller.user_id, note=note)
+    change = store.steps.set_due(key, due_on, actor=caller.user_id, note=note)
     data = dict(
         step=change.step,
         old_due=change.old_due,
@@ -296,12 +328,12 @@ def _due(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
     "/roadmap commitments Belarus",
 )
 def _commitments(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
-    side = store.resolve_side(rest) if rest else None
-    groups = store.open_commitments(side.code if side else None)
+    side = store.roadmap.resolve_side(rest) if rest else None
+    groups = store.roadmap.open_commitments(side.code if side else None)
     data = dict(
         groups=groups,
         side=side,
-        sides=[s.code for s in store.sides()],
+        sides=[s.code for s in store.roadmap.sides()],
         share=_share(caller, f"commitments {rest}".strip()),
     )
     return Reply(render("commitments.json.j2", data))
@@ -317,16 +349,15 @@ def _find(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
 _DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})\s+(.*)$", re.S)
 
 
-def _leading_date(text: str, today: date) -> tuple[date, str]:
+def _leading_date(text: str) -> tuple[date | None, str]:
+    """An optional YYYY-MM-DD before the text (whether it is in the future is the store's rule)."""
     m = _DATE.match(text)
     if not m:
-        return today, text
+        return None, text
     try:
         when = date.fromisoformat(m.group(1))
     except ValueError as exc:
         raise Invalid(f"{m.group(1)} is not a real date (YYYY-MM-DD)") from exc
-    if when > today:
-        raise Invalid(f"{when.isoformat()} is in the future; a development records what has happened")
     return when, m.group(2).strip()
 
 
@@ -335,9 +366,9 @@ def _leading_date(text: str, today: date) -> tuple[date, str]:
     '/roadmap digest [preview | now | schedule <cron | "mon 09:00"> | off]',
     "the weekly digest of open commitments: preview it, post it now, or schedule it for this channel (editors)",
     "/roadmap digest schedule mon 09:00",
+    slack_only=True,
 )
 def _digest(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
-    # In Slack, handlers/digest.py answers `digest` (it posts messages, which the command core never does).
     return error(
         "The digest is posted by the bot in Slack (`/roadmap digest preview`).",
         hint="In a terminal: `roadmap digest preview` shows it, `roadmap digest send` posts it.",
@@ -349,9 +380,9 @@ def _digest(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
     "/roadmap threads",
     "post one thread per cluster in this channel; replies there become developments (Slack only, editors)",
     editors_only=True,
+    slack_only=True,
 )
 def _threads(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
-    # In Slack, handlers.threads answers this command (it posts in the channel); only the console gets here.
     return error(
         "`threads` only works in Slack: run `/roadmap threads` in a channel to post one thread per cluster there; "
         "replies in those threads are recorded as developments.",

@@ -1,4 +1,4 @@
-"""`/roadmap digest …` in Slack: thin glue around bot.digest (build, send) and bot.clock (schedules).
+"""`/roadmap digest …` in Slack: thin glue around the digest sender (build, send) and store.schedule (schedules).
 
 /roadmap digest                      this channel's schedule, next runs and last digest
 /roadmap digest preview              the digest, visible only to the caller
@@ -13,10 +13,11 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from bot.clock import ScheduleError, check_interval, describe, in_words, next_runs, parse_schedule
-from bot.digest import DigestSender
-from handlers.commands import Reply, error, refusal
-from store.api import StoreUnavailable
+from handlers.commands import CRASHED, UNAVAILABLE, Caller, Reply, editor_refusal, error, slack_command
+from handlers.context import Services, digest_defaults
+from handlers.digest_sender import DigestSender
+from store.errors import StoreUnavailable
+from store.schedule import ScheduleError, check_interval, describe, in_words, next_runs, parse_schedule
 from templates import render
 
 log = logging.getLogger(__name__)
@@ -25,9 +26,9 @@ SUBCOMMANDS = ("preview", "now", "schedule", "off")
 MAX_PREVIEW_REPLIES = 4  # response_url takes 5 messages; the ack is the first part
 
 
-def on_digest_command(ack, command: dict, respond, context) -> None:
-    services = context["services"]
-    user, channel = command.get("user_id", ""), command.get("channel_id")
+@slack_command("digest")
+def on_digest_command(ack, command: dict, respond, services: Services, caller: Caller) -> None:
+    channel = command.get("channel_id")
     _, _, rest = (command.get("text") or "").strip().partition(" ")
     sub, _, arg = rest.strip().partition(" ")
     sub = sub.lower()
@@ -37,30 +38,27 @@ def on_digest_command(ack, command: dict, respond, context) -> None:
             return _preview(ack, respond, services, sender, channel)
         if sub == "now":
             return _now(ack, respond, services, sender, channel)
-        if sub in ("schedule", "off"):
-            caller = services.caller(user, channel)
-            if sub == "off" or arg.strip():
-                if not caller.is_editor:
-                    reply = refusal("change the digest schedule", caller.editors, hint=_USAGE)
-                else:
-                    reply = _set_schedule(services, channel, user, arg if sub == "schedule" else None)
-                return ack(**reply.slack_payload())
+        if sub in ("schedule", "off") and (sub == "off" or arg.strip()):
+            reply = editor_refusal(caller, "change the digest schedule", hint=_USAGE) or _set_schedule(
+                services, channel, caller.user_id, arg if sub == "schedule" else None
+            )
+            return ack(**reply.slack_payload())
         if sub in ("", "schedule", "status"):
-            return ack(**_status(services, sender, channel).slack_payload())
+            return ack(**Reply(render("digest_status.json.j2", _status_data(services, channel))).slack_payload())
         reply = error(f"“{sub}” is not a digest command.", choices=list(SUBCOMMANDS), choices_label="Use", hint=_USAGE)
         return ack(**reply.slack_payload())
     except StoreUnavailable:
-        reply = error("The roadmap store is unavailable right now; nothing was changed. Try again in a moment.")
+        reply = error(UNAVAILABLE)
     except Exception:
         log.exception("digest command failed: %r", command.get("text"))
-        reply = error("Something went wrong on our side; nothing was changed. Please try again.")
+        reply = error(CRASHED)
     ack(**reply.slack_payload())
 
 
 _USAGE = '`/roadmap digest preview` · `now` · `schedule <cron like 0 9 * * 1 | "mon 09:00">` · `off`'
 
 
-def _preview(ack, respond, services, sender: DigestSender, channel: str | None) -> None:
+def _preview(ack, respond, services: Services, sender: DigestSender, channel: str | None) -> None:
     """The digest only the caller sees: the first part in the answer, further parts as ephemeral follow-ups."""
     parts = sender.build(sender.channel_for(channel))
     ack(text=parts[0]["text"], blocks=parts[0]["blocks"], response_type="ephemeral")
@@ -79,7 +77,7 @@ def _preview(ack, respond, services, sender: DigestSender, channel: str | None) 
     services.after_response(more, "digest preview")
 
 
-def _now(ack, respond, services, sender: DigestSender, channel: str | None) -> None:
+def _now(ack, respond, services: Services, sender: DigestSender, channel: str | None) -> None:
     target = sender.channel_for(channel)
     if not target:
         return ack(**error("There is no channel to post the digest to.", hint=_USAGE).slack_payload())
@@ -93,16 +91,16 @@ def _now(ack, respond, services, sender: DigestSender, channel: str | None) -> N
     services.after_response(post, "digest now")
 
 
-def _set_schedule(services, channel: str | None, user: str, text: str | None) -> Reply:
+def _set_schedule(services: Services, channel: str | None, user: str, text: str | None) -> Reply:
     if not channel:
         return error("Run this in the channel that should get the digest.", hint=_USAGE)
-    settings, store = services.settings, services.store
+    settings, digests = services.settings, services.store.digests
     if text is None:
-        row = store.digest_schedule(channel)
-        store.set_digest_schedule(
+        current = digests.schedule_for(channel, digest_defaults(settings))
+        digests.set_schedule(
             channel,
-            cron=row.cron if row else settings.digest_schedule,
-            timezone=row.timezone if row else settings.timezone,
+            cron=current.cron or settings.digest_schedule,
+            timezone=current.timezone,
             enabled=False,
             updated_by=user,
         )
@@ -117,36 +115,26 @@ def _set_schedule(services, channel: str | None, user: str, text: str | None) ->
             choices_label="Examples",
             hint=f"Times are in {settings.timezone}; weekdays count 0 or 7 = Sunday, 1 = Monday. Nothing was changed.",
         )
-    store.set_digest_schedule(channel, cron=cron, timezone=settings.timezone, enabled=True, updated_by=user)
+    digests.set_schedule(channel, cron=cron, timezone=settings.timezone, enabled=True, updated_by=user)
     return Reply(render("digest_status.json.j2", _status_data(services, channel, changed="set")))
 
 
-def _status(services, sender: DigestSender, channel: str | None) -> Reply:
-    return Reply(render("digest_status.json.j2", _status_data(services, channel)))
-
-
-def _status_data(services, channel: str | None, changed: str | None = None) -> dict:
-    settings, store = services.settings, services.store
-    row = store.digest_schedule(channel) if channel else None
-    if row:
-        cron, tz, enabled, source = row.cron, row.timezone, row.enabled, "slack"
-    elif channel and channel == settings.digest_channel:
-        cron, tz, enabled, source = settings.digest_schedule, settings.timezone, True, "env"
-    else:
-        cron, tz, enabled, source = None, settings.timezone, False, "none"
-    now = datetime.now(UTC)
-    runs = [in_words(t, tz) for t in next_runs(cron, tz, now)] if cron and enabled else []
-    last = store.last_sent_digest(channel) if channel else None
+def _status_data(services: Services, channel: str | None, changed: str | None = None) -> dict:
+    digests = services.store.digests
+    current = digests.schedule_for(channel, digest_defaults(services.settings))
+    tz = current.timezone
+    runs = [in_words(t, tz) for t in next_runs(current.cron, tz, datetime.now(UTC))] if current.target() else []
+    last = digests.last_sent(channel) if channel else None
     return dict(
         channel=channel,
         changed=changed,
-        source=source,
-        enabled=enabled,
-        cron=cron,
+        source=current.source,
+        enabled=current.enabled,
+        cron=current.cron,
         timezone=tz,
-        words=describe(cron, tz) if cron else None,
+        words=describe(current.cron, tz) if current.cron else None,
         runs=runs,
         last=in_words(last.claimed_at, tz) if last else None,
-        default_channel=settings.digest_channel,
-        updated_by=row.updated_by if row else None,
+        default_channel=services.settings.digest_channel,
+        updated_by=current.updated_by,
     )

@@ -9,9 +9,13 @@ import json
 import logging
 from datetime import date, datetime
 
-from handlers.threads import message_date, parse_reply, plain_text
-from store.api import Invalid, StoreError, StoreUnavailable, normalize_step_key
-from templates import render_view
+from handlers.commands import UNAVAILABLE, sentence
+from handlers.context import Services
+from handlers.slack_api import fill_permalink
+from handlers.threads import message_date, parse_reply
+from store.developments import SlackMessage
+from store.errors import Invalid, NotFound, StoreError, StoreUnavailable
+from templates import plain_text, render_view
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +28,7 @@ MAX_INPUT_CHARS = 3000  # Slack's limit for a plain_text_input
 def on_record_shortcut(ack, shortcut: dict, context) -> None:
     """Acknowledge at once; open the modal right after the answer (the trigger_id stays valid for 3 s)."""
     ack()
-    services = context["services"]
+    services = Services.of(context)
     message = shortcut.get("message") or {}
     channel = (shortcut.get("channel") or {}).get("id")
     trigger_id = shortcut.get("trigger_id")
@@ -39,14 +43,14 @@ def on_record_shortcut(ack, shortcut: dict, context) -> None:
     services.after_response(open_modal, "open the record modal")
 
 
-def record_modal(services, channel: str, message: dict) -> dict:
+def record_modal(services: Services, channel: str, message: dict) -> dict:
     store = services.store
     text = plain_text(message.get("text"))[:MAX_INPUT_CHARS]
-    groups = store.steps_by_cluster()
+    groups = store.roadmap.steps_by_cluster()
     steps = {s.key: s for _, group in groups for s in group}
     named = parse_reply(text, store).step if text else None
     thread_ts = message.get("thread_ts")
-    in_thread = store.thread_cluster(channel, thread_ts) if thread_ts and thread_ts != message["ts"] else None
+    in_thread = store.threads.cluster_of(channel, thread_ts) if thread_ts and thread_ts != message["ts"] else None
     preset = in_thread or (steps[named].cluster if named else None)
     data = dict(
         metadata=json.dumps({"channel": channel, "ts": message["ts"]}),
@@ -64,7 +68,7 @@ def record_modal(services, channel: str, message: dict) -> dict:
 
 def on_record_submission(ack, body: dict, context) -> None:
     """Validate; save synchronously (so the answer reflects the committed row); fill the permalink afterwards."""
-    services = context["services"]
+    services = Services.of(context)
     store = services.store
     view = body.get("view") or {}
     values = (view.get("state") or {}).get("values") or {}
@@ -76,70 +80,52 @@ def on_record_submission(ack, body: dict, context) -> None:
         ack(response_action="errors", errors={"text": "This form lost track of its message; open it again."})
         return
     cluster = _selected(values, "cluster")
-    step_term = (_selected(values, "step") or "").strip()
+    step = (_selected(values, "step") or "").strip() or None
     text = (_field(values, "text", "value") or "").strip()
+    occurred_on = _date(_field(values, "date", "selected_date"), message_date(ts, services.settings.tz))
     errors: dict[str, str] = {}
-    step = None
     if not cluster:
         errors["cluster"] = "Choose a cluster."
-    if step_term:
-        step, problem = _check_step(store, step_term, cluster)
-        if problem:
-            errors["step"] = problem
-    occurred_on = _date(_field(values, "date", "selected_date"), message_date(ts, services.settings.tz))
-    today = datetime.now(services.settings.tz).date()
     if occurred_on is None:
         errors["date"] = "Pick a date."
-    elif occurred_on > today:
-        errors["date"] = "That date is in the future; a development records what has happened."
     if not text:
         errors["text"] = "Say what happened."
     if errors:
         ack(response_action="errors", errors=errors)
         return
     try:
-        recorded = store.record_development(
+        # Every other rule (the step exists and belongs to the cluster, the date is not in the future, the
+        # text's limit) is the store's, shown in the field it concerns.
+        recorded = store.developments.record(
             text=text,
             author=user,
             cluster=cluster,
             step=step,
             occurred_on=occurred_on,
+            today=datetime.now(services.settings.tz).date(),
             source=SOURCE,
-            slack_channel=channel,
-            slack_ts=ts,
+            slack=SlackMessage(channel, ts),
         )
     except StoreUnavailable:
-        unavailable = "The roadmap store is unavailable; nothing was saved. Try again in a moment."
-        ack(response_action="errors", errors={"text": unavailable})
+        ack(response_action="errors", errors={"text": UNAVAILABLE})
+        return
+    except NotFound as exc:
+        field = "step" if exc.kind == "step" else "cluster"
+        hint = " Step ids look like SEC-2." if exc.kind == "step" else ""
+        ack(response_action="errors", errors={field: f"There is no {exc.kind} “{exc.term[:40]}”.{hint}"})
         return
     except (Invalid, StoreError) as exc:
-        ack(response_action="errors", errors={"text": str(exc)[:1].upper() + str(exc)[1:]})
+        field = getattr(exc, "field", None) or "text"
+        ack(response_action="errors", errors={field: sentence(str(exc)) + "."})
         return
     dev = recorded.development
-    title = next((c.title for c in store.clusters() if c.slug == dev.cluster), dev.cluster)
+    title = store.roadmap.cluster_title(dev.cluster)
     done = render_view("record_done_view.json.j2", dict(development=dev, created=recorded.created, cluster_title=title))
     ack(response_action="update", view=done)
     if dev.permalink is None:
-        services.after_response(lambda: _fill_permalink(services, channel, ts), "permalink of a recorded message")
-
-
-def _check_step(store, term: str, cluster: str | None) -> tuple[str | None, str | None]:
-    """(step id, None) or (None, a short error for the step field)."""
-    key = normalize_step_key(term)
-    if key is None or not store.step_exists(key):
-        return None, f"There is no step “{term[:40]}”. Step ids look like SEC-2."
-    step_cluster = store.step_detail(key, developments=0, history=0).step.cluster
-    if cluster and step_cluster != cluster:
-        return None, f"{key} belongs to the {step_cluster} cluster: choose that cluster, or another step."
-    return key, None
-
-
-def _fill_permalink(services, channel: str, ts: str) -> None:
-    try:
-        link = services.clients.reader.chat_getPermalink(channel=channel, message_ts=ts)["permalink"]
-        services.store.set_development_permalink(channel, ts, link)
-    except Exception as exc:  # Slack errors, dropped connections (URLError), the store: the row is kept
-        log.warning("no permalink for %s/%s: %s", channel, ts, exc)
+        services.after_response(
+            lambda: fill_permalink(services.clients.reader, store, channel, ts), "permalink of a recorded message"
+        )
 
 
 def _field(values: dict, block: str, key: str):

@@ -5,32 +5,31 @@ from __future__ import annotations
 import html
 import logging
 
-from bot.slack import post_to_response_url
-from handlers import digest, threads
-from handlers.commands import error, run_command
+from handlers.commands import CRASHED, editor_refusal, error
+from handlers.context import Services
+from handlers.registry import find_command, run_command
+from handlers.slack_api import post_to_response_url
 
 log = logging.getLogger(__name__)
-
-# Subcommands that act in the Slack channel itself (they post messages, so they cannot live in the shared command
-# core): name → fn(ack, command, respond, context). The console answers the same names from the command core.
-SLACK_ONLY = {
-    "digest": digest.on_digest_command,
-    "threads": threads.on_threads_command,
-}
 
 
 def on_roadmap_command(ack, command: dict, respond, context) -> None:
     """Answer in the HTTP response itself (process_before_response): the store is fast, Slack's limit is 3 s."""
-    slack_only = SLACK_ONLY.get((command.get("text") or "").strip().partition(" ")[0].lower())
-    if slack_only is not None:
-        return slack_only(ack, command, respond, context)
-    services = context["services"]
+    services = Services.of(context)
+    text = str(command.get("text") or "")
     try:
         caller = services.caller(str(command.get("user_id") or ""), command.get("channel_id"))
-        reply = run_command(services.store, str(command.get("text") or ""), caller)
+        cmd = find_command(text)
+        if cmd is not None and cmd.on_slack is not None:
+            refused = editor_refusal(caller, f"use `{cmd.name}`") if cmd.editors_only else None
+            if refused is None:
+                return cmd.on_slack(ack, command, respond, services, caller)
+            reply = refused
+        else:
+            reply = run_command(services.store, text, caller)
     except Exception:
-        log.exception("command failed: %r", command.get("text"))
-        reply = error("Something went wrong on our side; nothing was changed. Please try again.")
+        log.exception("command failed: %r", text)
+        reply = error(CRASHED)
     ack(**reply.slack_payload())
 
 
@@ -40,7 +39,7 @@ def on_share_in_channel(ack, body: dict, context) -> None:
     The payload is read defensively (the guard only checks the fields Bolt itself reads), and posting to the
     response_url is retried only when nothing can have been posted (429), then logged, never raised."""
     ack()
-    services = context["services"]
+    services = Services.of(context)
     user = _id(body.get("user"))
     channel = _id(body.get("channel"))
     actions = body.get("actions") if isinstance(body.get("actions"), list) else []

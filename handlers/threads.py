@@ -17,10 +17,15 @@ from zoneinfo import ZoneInfo
 
 from slack_sdk.errors import SlackApiError
 
-from handlers.commands import Reply, error, refusal
-from store.api import MAX_DEVELOPMENT_CHARS, NotFound, RoadmapStore, StoreError, normalize_status, normalize_step_key
+from handlers.commands import UNAVAILABLE, Caller, Reply, error, slack_command
+from handlers.context import Services
+from handlers.slack_api import fill_permalink, react
+from store.api import RoadmapStore
+from store.developments import MAX_DEVELOPMENT_CHARS, SlackMessage
+from store.errors import NotFound, StoreError
+from store.names import normalize_status, normalize_step_key
 from store.views import DevelopmentView, ThreadSlot
-from templates import render
+from templates import plain_text, render
 
 log = logging.getLogger(__name__)
 
@@ -53,19 +58,6 @@ class ReplyIntent:
     note: str = ""
 
 
-def plain_text(mrkdwn: str | None) -> str:
-    """Slack message text as a person reads it: `<@U1>` → `@U1`, `<url|label>` → `label (url)`, entities decoded."""
-    text = mrkdwn or ""
-    text = re.sub(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>", r"@\1", text)
-    text = re.sub(r"<#C[A-Z0-9]+\|([^>]*)>", r"#\1", text)
-    text = re.sub(r"<!(here|channel|everyone)(?:\|[^>]*)?>", r"@\1", text)
-    text = re.sub(r"<!subteam\^[A-Z0-9]+\|([^>]*)>", r"\1", text)
-    text = re.sub(r"<((?:https?|mailto):[^|>]+)\|([^>]+)>", r"\2 (\1)", text)
-    text = re.sub(r"<((?:https?|mailto):[^>]+)>", r"\1", text)
-    # Slack escapes exactly these three; `&amp;` last, so a typed `&lt;` stays `&lt;`.
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").strip()
-
-
 def clip_development(text: str) -> str:
     """A reply longer than a development may be is kept, cut; its permalink leads to the whole message."""
     return text if len(text) <= MAX_DEVELOPMENT_CHARS else text[: MAX_DEVELOPMENT_CHARS - 1].rstrip() + "…"
@@ -76,7 +68,7 @@ def parse_reply(text: str, store: RoadmapStore) -> ReplyIntent:
     m = _STATUS_REPLY.match(text)
     if m:
         key = normalize_step_key(m.group(1))
-        if key and store.step_exists(key):
+        if key and store.roadmap.step_exists(key):
             try:
                 status = normalize_status(m.group(2))
             except NotFound:
@@ -85,7 +77,7 @@ def parse_reply(text: str, store: RoadmapStore) -> ReplyIntent:
                 return ReplyIntent(text, key, status, m.group(3).strip())
     for candidate in _STEP_MENTION.findall(text)[:5]:
         key = normalize_step_key(candidate)
-        if key and store.step_exists(key):
+        if key and store.roadmap.step_exists(key):
             return ReplyIntent(text, key)
     return ReplyIntent(text)
 
@@ -97,38 +89,37 @@ def message_date(ts: str, tz: ZoneInfo) -> date:
 # -- /roadmap threads --------------------------------------------------------------------------------------------
 
 
-def on_threads_command(ack, command: dict, respond, context) -> None:
-    """Answer at once; post or refresh the parents after the answer (they are Web API calls)."""
-    services = context["services"]
-    user, channel = command.get("user_id", ""), command.get("channel_id") or ""
-    if not services.editors.is_editor(user):
-        ack(**refusal("use `threads`", services.editors.ids).slack_payload())
-        return
+@slack_command("threads")
+def on_threads_command(ack, command: dict, respond, services: Services, caller: Caller) -> None:
+    """Answer at once; post or refresh the parents after the answer (they are Web API calls). Editors only: the
+    registry's check has run before this listener (handlers.slash)."""
+    channel = command.get("channel_id") or ""
     try:
-        clusters = len(services.store.clusters())
+        clusters = len(services.store.roadmap.clusters())
     except StoreError:
-        ack(**error("The roadmap store is unavailable right now; nothing was posted. Try again.").slack_payload())
+        ack(**error(UNAVAILABLE).slack_payload())
         return
     ack(**Reply(render("threads_result.json.j2", dict(started=True, clusters=clusters))).slack_payload())
-    services.after_response(lambda: post_cluster_threads(services, channel, user, respond), "cluster threads")
+    services.after_response(lambda: post_cluster_threads(services, channel, caller.user_id, respond), "cluster threads")
 
 
-def post_cluster_threads(services, channel: str, user: str, respond=None) -> dict[str, list[str]]:
+def post_cluster_threads(services: Services, channel: str, user: str, respond=None) -> dict[str, list[str]]:
     """Refresh the channel's existing parents (chat.update) and post the missing ones, each claimed in the store
     first so that two runs never post the same cluster twice. Returns cluster slugs by outcome."""
     store = services.store
     result: dict[str, list[str]] = {"posted": [], "refreshed": [], "busy": [], "failed": []}
     problem = None
     try:
-        summaries = {c.cluster.slug: c for c in store.cluster_overview()}  # read first: a claim is never stranded
-        slots = store.claim_cluster_threads(channel, user)
+        # Read first: a claim is never stranded by a failed read.
+        summaries = {c.cluster.slug: c for c in store.roadmap.cluster_overview()}
+        slots = store.threads.claim_all(channel, user)
     except StoreError:
         log.exception("cluster threads: store unavailable")
-        slots, problem = [], "The roadmap store is unavailable right now; nothing was posted. Try again."
+        slots, problem = [], UNAVAILABLE
     for slot in slots:
         if problem:  # the channel refused a post: give back the remaining claims for a later run
             if slot.claim:
-                store.release_cluster_thread(channel, slot.cluster, slot.claim)
+                store.threads.release(channel, slot.cluster, slot.claim)
             continue
         message = render("thread_parent.json.j2", dict(summary=summaries[slot.cluster]))
         outcome, problem = _put_parent(services, channel, slot, message)
@@ -147,7 +138,7 @@ def post_cluster_threads(services, channel: str, user: str, respond=None) -> dic
     return result
 
 
-def _put_parent(services, channel: str, slot: ThreadSlot, message: dict) -> tuple[str, str | None]:
+def _put_parent(services: Services, channel: str, slot: ThreadSlot, message: dict) -> tuple[str, str | None]:
     """One cluster's parent: (outcome, channel-level error or None)."""
     store, clients = services.store, services.clients
     claim = slot.claim
@@ -161,7 +152,7 @@ def _put_parent(services, channel: str, slot: ThreadSlot, message: dict) -> tupl
                 log.warning("cluster threads: chat.update of %s failed: %s", slot.cluster, code)
                 return "failed", code if code in CHANNEL_ERRORS else None
             # The parent is gone from Slack: claim the right to post it again.
-            claim = store.reclaim_cluster_thread(channel, slot.cluster, slot.ts)
+            claim = store.threads.reclaim(channel, slot.cluster, slot.ts)
         except Exception as exc:  # connection errors surface as URLError, not as a SlackClientError
             log.warning("cluster threads: chat.update of %s failed: %s", slot.cluster, exc)
             return "failed", None
@@ -172,14 +163,14 @@ def _put_parent(services, channel: str, slot: ThreadSlot, message: dict) -> tupl
             channel=channel, text=message["text"], blocks=message["blocks"], unfurl_links=False
         )
     except Exception as exc:
-        # Also a dropped connection: the post may have gone through (PITFALLS §2), but without its ts the parent
+        # Also a dropped connection: the post may have gone through (docs/stack-traps.md), but without its ts the parent
         # cannot be remembered, so the claim is given back and the next run posts it.
         code = exc.response.get("error") if isinstance(exc, SlackApiError) else None
         log.warning("cluster threads: posting %s failed: %s", slot.cluster, code or exc)
-        store.release_cluster_thread(channel, slot.cluster, claim)
+        store.threads.release(channel, slot.cluster, claim)
         return "failed", code if code in CHANNEL_ERRORS else None
     try:
-        store.confirm_cluster_thread(channel, slot.cluster, claim, posted["ts"])
+        store.threads.confirm(channel, slot.cluster, claim, posted["ts"])
     except StoreError:
         # The claim stays and is taken over after PENDING_CLAIM_SECONDS; that run posts a fresh parent.
         log.exception("cluster threads: posted %s but could not remember it", slot.cluster)
@@ -194,7 +185,7 @@ def on_message(event: dict, context) -> None:
     """Every `message` event of the subscribed channels (one listener, so no subtype is left unhandled: an
     unhandled event gets a 404 and Slack retries it). Store errors propagate on purpose: Bolt answers 500 and
     Slack redelivers."""
-    services = context["services"]
+    services = Services.of(context)
     subtype = event.get("subtype")
     bot_user = context.get("bot_user_id")
     if subtype == "message_changed":
@@ -220,34 +211,33 @@ def _thread_of(message: dict) -> str | None:
     return thread_ts if thread_ts and ts and thread_ts != ts else None
 
 
-def on_reply(services, event: dict, bot_user: str | None) -> DevelopmentView | None:
+def on_reply(services: Services, event: dict, bot_user: str | None) -> DevelopmentView | None:
     channel, ts, thread_ts = event.get("channel"), event.get("ts"), _thread_of(event)
     if not (channel and thread_ts and _is_human(event, bot_user)):
         return None
     store = services.store
-    cluster = store.thread_cluster(channel, thread_ts)
+    cluster = store.threads.cluster_of(channel, thread_ts)
     if cluster is None:
         return None  # a thread that is not a cluster thread
     intent = parse_reply(clip_development(plain_text(event.get("text"))), store)
     if not intent.text:
         return None  # e.g. a file without a comment
     user = event["user"]
-    recorded = store.record_development(
+    recorded = store.developments.record(
         text=intent.text,
         author=user,
-        cluster=cluster,
-        step=intent.step,
+        # A reply naming a step belongs to the step (and so to its cluster, should that be another one).
+        **(dict(step=intent.step) if intent.step else dict(cluster=cluster)),
         occurred_on=message_date(ts, services.settings.tz),
         source=SOURCE,
-        slack_channel=channel,
-        slack_ts=ts,
+        slack=SlackMessage(channel, ts),
     )
     changed, refused = False, None
     if intent.status:
-        if not services.editors.is_editor(user):
+        if not services.caller(user, channel).is_editor:
             refused = intent if recorded.created else None  # tell them once, not on every redelivery
         elif recorded.created or _status_change_missing(store, recorded.development, intent):
-            changed = store.set_status(intent.step, intent.status, actor=user, note=intent.note).changed
+            changed = store.steps.set_status(intent.step, intent.status, actor=user, note=intent.note).changed
 
     def receipt() -> None:
         _receipt(services, channel, thread_ts, ts, recorded.development, changed, refused)
@@ -259,26 +249,28 @@ def on_reply(services, event: dict, bot_user: str | None) -> DevelopmentView | N
 def _status_change_missing(store: RoadmapStore, dev: DevelopmentView, intent: ReplyIntent) -> bool:
     """On a redelivery: was the reply stored but its status change lost (the write after it failed)? True only
     if the step has not changed since the reply was stored, so a late retry never undoes a newer change."""
-    step = store.step_detail(intent.step, developments=0, history=0).step
+    step = store.roadmap.step(intent.step)
     if step.status == intent.status or step.updated_at is None:
         return False
     return step.updated_at < dev.recorded_at  # both aware UTC (sqlmodel's UTCDateTime)
 
 
 def _receipt(
-    services, channel: str, thread_ts: str, ts: str, dev: DevelopmentView, changed: bool, refused: ReplyIntent | None
+    services: Services,
+    channel: str,
+    thread_ts: str,
+    ts: str,
+    dev: DevelopmentView,
+    changed: bool,
+    refused: ReplyIntent | None,
 ) -> None:
     """After the answer: fill in the permalink, add the reactions, tell a non-editor the status stayed. Each part
     on its own, so that one failing Slack call does not cancel the others (the row is already safe)."""
     clients, store = services.clients, services.store
     if dev.permalink is None:
-        try:
-            link = clients.reader.chat_getPermalink(channel=channel, message_ts=ts)["permalink"]
-            store.set_development_permalink(channel, ts, link)
-        except Exception as exc:  # Slack errors, dropped connections (URLError), the store: the row is kept
-            log.warning("no permalink for %s/%s yet: %s", channel, ts, exc)
+        fill_permalink(clients.reader, store, channel, ts)
     for name in (RECEIPT, STATUS_RECEIPT) if changed else (RECEIPT,):
-        _react(clients.reader, channel, ts, name)
+        react(clients.reader, channel, ts, name)
     if refused:
         data = dict(step=refused.step, status=refused.status, editors=list(services.editors.ids))
         message = render("thread_status_refused.json.j2", data)
@@ -290,17 +282,7 @@ def _receipt(
             log.warning("could not tell %s their status change was refused: %s", dev.author, exc)
 
 
-def _react(client, channel: str, ts: str, name: str) -> None:
-    try:
-        client.reactions_add(channel=channel, timestamp=ts, name=name)
-    except SlackApiError as exc:
-        if exc.response.get("error") != "already_reacted":  # a redelivery reacts again: fine
-            log.warning("reaction %s on %s/%s failed: %s", name, channel, ts, exc.response.get("error"))
-    except Exception as exc:  # e.g. URLError after the client's own retries
-        log.warning("reaction %s on %s/%s failed: %s", name, channel, ts, exc)
-
-
-def on_reply_edited(services, event: dict, bot_user: str | None) -> DevelopmentView | None:
+def on_reply_edited(services: Services, event: dict, bot_user: str | None) -> DevelopmentView | None:
     """An edited reply updates its development (text, and the step it names). Slack also sends message_changed
     for unfurls and reply counts; those leave the text unchanged and are ignored."""
     channel, message = event.get("channel"), event.get("message") or {}
@@ -312,26 +294,26 @@ def on_reply_edited(services, event: dict, bot_user: str | None) -> DevelopmentV
     if not text or text == clip_development(plain_text(previous.get("text"))):
         return None
     store = services.store
-    cluster = store.thread_cluster(channel, thread_ts)
+    cluster = store.threads.cluster_of(channel, thread_ts)
     if cluster is None:
         return None
     edited_ts = (message.get("edited") or {}).get("ts") or event.get("event_ts") or event.get("ts")
     edited_at = datetime.fromtimestamp(float(edited_ts), UTC) if edited_ts else datetime.now(UTC)
     intent = parse_reply(text, store)
     # A status word in an edit does not change the step: status changes come from new replies only.
-    return store.edit_slack_development(
+    return store.developments.edit(
         channel, message["ts"], text=text, edited_at=edited_at, cluster=cluster, step=intent.step
     )
 
 
-def on_reply_deleted(services, event: dict) -> bool:
+def on_reply_deleted(services: Services, event: dict) -> bool:
     """A deleted reply retracts its development: kept in the store and the export, no longer shown."""
     channel, ts = event.get("channel"), event.get("deleted_ts")
     previous = event.get("previous_message") or {}
     thread_ts = previous.get("thread_ts")
     if not (channel and ts and thread_ts and thread_ts != ts):
         return False
-    if services.store.thread_cluster(channel, thread_ts) is None:
+    if services.store.threads.cluster_of(channel, thread_ts) is None:
         return False
     at = datetime.fromtimestamp(float(event["event_ts"]), UTC) if event.get("event_ts") else None
-    return services.store.retract_slack_development(channel, ts, at)
+    return services.store.developments.retract(channel, ts, at)

@@ -1,5 +1,1 @@
-"""The roadmap store: schema, migrations and the one API that reads and writes it."""
-
-from store.api import RoadmapStore, StoreError, StoreUnavailable
-
-__all__ = ["RoadmapStore", "StoreError", "StoreUnavailable"]
+"""The roadmap store: the schema (models), its migrations, and one small module per domain (see store/api.py)."""

@@ -60,8 +60,8 @@ def _sqlite_engine(url: str, **kwargs) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        # Writers take the lock up front: a deferred read-then-write transaction fails with
-        # "database is locked" under concurrency instead of waiting (PITFALLS §4). Readers stay deferred.
+        # Writers take the lock up front: a deferred read-then-write transaction fails with "database is locked"
+        # under concurrency instead of waiting (docs/stack-traps.md, SQLAlchemy). Readers stay deferred.
         if conn.get_execution_options().get("readonly"):
             conn.exec_driver_sql("BEGIN")
         else:

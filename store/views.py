@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from store.models import CLOSED_STATUSES
+
 
 @dataclass(frozen=True)
 class SideView:
@@ -35,7 +37,7 @@ class StepView:
 
     @property
     def is_open(self) -> bool:
-        return self.status not in ("done", "dropped")
+        return self.status not in CLOSED_STATUSES
 
     def overdue(self, today: date) -> bool:
         return self.is_open and self.due_on is not None and self.due_on < today

@@ -1,8 +1,8 @@
 """Block Kit validation with slack_sdk.models.blocks.
 
-Block.parse returns None for unknown types and silently drops unknown keys, and validate_json accepts some
-things Slack rejects (PITFALLS §5), so a message is valid here only if every block parses, validates, and
-round-trips to exactly the dict we send.
+Block.parse returns None for unknown types and silently drops unknown keys, and validate_json accepts some things
+Slack rejects (docs/stack-traps.md, Testing), so a message is valid here only if every block parses, validates,
+and round-trips to exactly the dict we send.
 """
 
 from __future__ import annotations

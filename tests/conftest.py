@@ -99,7 +99,7 @@ def empty_store(engine) -> RoadmapStore:
 
 @pytest.fixture
 def store(empty_store, seed_doc) -> RoadmapStore:
-    empty_store.import_roadmap(seed_doc)
+    empty_store.transfer.import_doc(seed_doc)
     return empty_store
 
 

@@ -14,7 +14,9 @@ from sqlalchemy.engine import make_url
 
 from bot.cli import main
 from store import db
-from store.api import RoadmapStore, strip_control_chars
+from store.api import RoadmapStore
+from store.developments import SlackMessage
+from store.names import strip_control_chars
 from store.roadmap_file import dump, parse
 
 README = Path(__file__).parents[1] / "README.md"
@@ -65,39 +67,39 @@ def test_export_then_import_replace_restores_everything(database_url, monkeypatc
     assert cli(monkeypatch, url, "ask", "--user", "U0EDITOR", "set SEC-1 agreed signed in Minsk") == 0
     assert cli(monkeypatch, url, "ask", "log security 2025-08-01 Minsk restated its pledge") == 0
     store = open_store(url)
-    store.record_development(
+    store.developments.record(
         text="From a Slack thread: <!channel> & “quotes”\nsecond line  ",
         author="U0AUTHOR",
         step="ECO-1",
-        slack_channel="C0ROADMAP",
-        slack_ts="1700000000.000100",
-        permalink="https://policy.slack.com/archives/C0ROADMAP/p1700000000000100",
+        slack=SlackMessage(
+            "C0ROADMAP", "1700000000.000100", "https://policy.slack.com/archives/C0ROADMAP/p1700000000000100"
+        ),
     )
-    store.import_roadmap(
+    store.transfer.import_doc(
         {
-            **store.export_roadmap(),
+            **store.transfer.export_doc(),
             "threads": [{"channel": "C0ROADMAP", "ts": "1700000000.000001", "cluster": "security"}],
             "digest_schedules": [{"channel": "C0DIGEST", "cron": "0 9 * * 1", "timezone": "Europe/Warsaw"}],
         }
     )
     backup = tmp_path / "backup.yaml"
     assert cli(monkeypatch, url, "export", str(backup)) == 0
-    before = store.export_roadmap()
+    before = store.transfer.export_doc()
     assert before["threads"] and before["digest_schedules"]
 
     # Damage after the backup: a wrong status, a stray development.
-    store.set_status("SEC-1", "dropped", actor="U0MISTAKE")
-    store.record_development(text="stray", author="U0MISTAKE", cluster="economic")
+    store.steps.set_status("SEC-1", "dropped", actor="U0MISTAKE")
+    store.developments.record(text="stray", author="U0MISTAKE", cluster="economic")
 
     assert cli(monkeypatch, url, "import", "--replace", str(backup)) == 0
-    assert store.export_roadmap() == before
-    assert store.step_detail("SEC-1").history[0].actor == "U0EDITOR"
+    assert store.transfer.export_doc() == before
+    assert store.roadmap.step_detail("SEC-1").history[0].actor == "U0EDITOR"
 
     # And into a brand-new database, as after losing the old one.
     other = database_url("restored")
     assert cli(monkeypatch, other, "db", "upgrade") == 0
     assert cli(monkeypatch, other, "import", "--replace", str(backup)) == 0
-    assert open_store(other).export_roadmap() == before
+    assert open_store(other).transfer.export_doc() == before
     capsys.readouterr()
 
 
@@ -114,12 +116,12 @@ def test_importing_a_broken_file_changes_nothing(database_url, monkeypatch, tmp_
     url = database_url()
     assert cli(monkeypatch, url, "db", "upgrade") == 0
     assert cli(monkeypatch, url, "ask", "status") == 0
-    before = open_store(url).export_roadmap()
+    before = open_store(url).transfer.export_doc()
     broken = tmp_path / "broken.yaml"
     broken.write_text("format: roadmap/1\nsides: []\nclusters: [{slug: x}]\n", encoding="utf-8")
     assert cli(monkeypatch, url, "import", "--replace", str(broken)) == 1
     assert "not a valid roadmap file" in capsys.readouterr().err
-    assert open_store(url).export_roadmap() == before
+    assert open_store(url).transfer.export_doc() == before
 
 
 def test_the_readme_backup_commands_are_the_ones_tested():
@@ -154,10 +156,12 @@ MINI = {
 def test_any_text_survives_export_and_import(empty_store, dev_text, note):
     """YAML quoting of odd text (quotes, colons, newlines, trailing spaces, emoji, RTL) must not change a byte."""
     store = empty_store
-    if store.is_empty():
-        store.import_roadmap(MINI)  # small, so that each example is quick
-    store.record_development(text=dev_text, author="U0AUTHOR", cluster="security")
-    store.set_status("SEC-1", "agreed" if store.step_detail("SEC-1").step.status != "agreed" else "done", "U0", note)
-    before = store.export_roadmap()
-    store.import_roadmap(parse(dump(before)), replace=True)
-    assert store.export_roadmap() == before
+    if store.transfer.is_empty():
+        store.transfer.import_doc(MINI)  # small, so that each example is quick
+    store.developments.record(text=dev_text, author="U0AUTHOR", cluster="security")
+    store.steps.set_status(
+        "SEC-1", "agreed" if store.roadmap.step_detail("SEC-1").step.status != "agreed" else "done", "U0", note
+    )
+    before = store.transfer.export_doc()
+    store.transfer.import_doc(parse(dump(before)), replace=True)
+    assert store.transfer.export_doc() == before

@@ -14,8 +14,14 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from bot.clock import (
-    Clock,
+from bot.clock import Clock
+from bot.settings import Settings, SettingsError
+from bot.slack import make_clients
+from handlers.digest_sender import MARKER_EVENT, DigestSender
+from store.api import RoadmapStore
+from store.developments import SlackMessage
+from store.roadmap_file import validate
+from store.schedule import (
     ScheduleError,
     Target,
     check_interval,
@@ -28,11 +34,6 @@ from bot.clock import (
     translate_dow,
     trigger,
 )
-from bot.digest import MARKER_EVENT, DigestSender
-from bot.settings import Settings, SettingsError
-from bot.slack import make_clients
-from store.api import RoadmapStore
-from store.roadmap_file import validate
 from tests.blockkit import assert_valid_message, message_text
 from tests.fakes import Scripted
 
@@ -62,7 +63,7 @@ def test_standard_cron_weekdays_are_translated_to_names(field, names):
     [("0 9 * * 1", "Monday"), ("0 9 * * 0", "Sunday"), ("0 9 * * 7", "Sunday"), ("0 9 * * 5", "Friday")],
 )
 def test_cron_fires_on_the_standard_weekday(cron, weekday):
-    # APScheduler's own from_crontab would fire `0 9 * * 1` on a Tuesday (PITFALLS §3).
+    # APScheduler's own from_crontab would fire `0 9 * * 1` on a Tuesday (docs/stack-traps.md, APScheduler).
     with time_machine.travel(ny(2025, 10, 29, 12, 0), tick=False):
         fire = trigger(cron, NY).get_next_fire_time(None, datetime.now(UTC))
     assert fire.strftime("%A %H:%M") == f"{weekday} 09:00"
@@ -168,7 +169,7 @@ def test_scheduled_digest_is_posted_once_per_slot(sender, store, fake_slack):
     assert len(posted) == 1 and posted[0].body["channel"] == "CDIGEST"
     assert posted[0].json_field("metadata")["event_payload"]["period"] == "2025-11-03T14:00:00Z"
     assert_valid_message({"text": posted[0].body["text"], "blocks": posted[0].json_field("blocks")})
-    (run,) = store.digest_runs("CDIGEST")
+    (run,) = store.digests.runs("CDIGEST")
     assert (run.status, run.attempts, run.message_ts) == ("sent", 1, digests(fake_slack)[0]["ts"])
     # Next week is a new slot.
     assert [o.status for o in sender.run_due(now=MONDAY_0900 + timedelta(days=7))] == ["sent"]
@@ -196,7 +197,7 @@ def test_two_clocks_on_one_database_post_once_per_slot(settings, store, engine_f
         assert [o.status for o in results] == ["sent"]
     assert len(digests(fake_slack)) == len(slots)
     assert len(fake_slack.calls_to("chat.postMessage")) == len(slots)
-    assert all(r.status == "sent" and r.attempts == 1 for r in store.digest_runs("CDIGEST"))
+    assert all(r.status == "sent" and r.attempts == 1 for r in store.digests.runs("CDIGEST"))
 
 
 def test_rate_limit_then_success_posts_once(sender, store, fake_slack):
@@ -205,7 +206,7 @@ def test_rate_limit_then_success_posts_once(sender, store, fake_slack):
     assert outcome.status == "sent"
     assert len(fake_slack.calls_to("chat.postMessage")) == 2  # the 429, then the post
     assert len(digests(fake_slack)) == 1
-    assert store.digest_runs("CDIGEST")[0].attempts == 1
+    assert store.digests.runs("CDIGEST")[0].attempts == 1
 
 
 def test_server_error_after_the_message_was_posted_is_not_reposted(sender, store, fake_slack):
@@ -215,7 +216,7 @@ def test_server_error_after_the_message_was_posted_is_not_reposted(sender, store
     assert len(fake_slack.calls_to("chat.postMessage")) == 1
     assert fake_slack.calls_to("conversations.history"), "the marker was checked before any repost"
     (message,) = digests(fake_slack)
-    assert store.digest_runs("CDIGEST")[0].message_ts == message["ts"]
+    assert store.digests.runs("CDIGEST")[0].message_ts == message["ts"]
 
 
 def test_dropped_connection_after_posting_is_not_reposted(sender, fake_slack):
@@ -235,13 +236,13 @@ def test_persistent_failure_is_recorded_and_retried_on_a_later_tick(sender, stor
     fake_slack.script("chat.postMessage", *[Scripted(status=500)] * 3)
     (failed,) = sender.run_due(now=MONDAY_0900)
     assert failed.status == "failed" and "500" in failed.error
-    run = store.digest_runs("CDIGEST")[0]
+    run = store.digests.runs("CDIGEST")[0]
     assert (run.status, run.attempts) == ("failed", 1) and "500" in run.error
     assert sender.run_due(now=MONDAY_0900 + timedelta(seconds=30)) == []  # still backing off
     (retried,) = sender.run_due(now=MONDAY_0900 + timedelta(minutes=1, seconds=1))
     assert retried.status == "sent"
     assert len(digests(fake_slack)) == 1
-    run = store.digest_runs("CDIGEST")[0]
+    run = store.digests.runs("CDIGEST")[0]
     assert (run.status, run.attempts, run.error) == ("sent", 2, None)
 
 
@@ -250,12 +251,12 @@ def test_refusal_by_slack_is_recorded_with_slacks_reason(sender, store, fake_sla
     (outcome,) = sender.run_due(now=MONDAY_0900)
     assert outcome.status == "failed" and "channel_not_found" in outcome.error
     assert len(fake_slack.calls_to("chat.postMessage")) == 1  # a refusal is not retried at once
-    assert "channel_not_found" in store.digest_runs("CDIGEST")[0].error
+    assert "channel_not_found" in store.digests.runs("CDIGEST")[0].error
 
 
 def test_crash_after_posting_is_finished_without_reposting(sender, store, fake_slack):
     # A worker claimed the slot, posted, and died before recording it.
-    store.claim_digest(
+    store.digests.claim(
         "CDIGEST", "2025-11-03T14:00:00Z", "crashed", now=MONDAY_0900,
         stale_after=timedelta(minutes=10), retry_after=lambda n: timedelta(minutes=1),
     )  # fmt: skip
@@ -268,12 +269,12 @@ def test_crash_after_posting_is_finished_without_reposting(sender, store, fake_s
     (outcome,) = sender.run_due(now=MONDAY_0900 + timedelta(minutes=15))
     assert outcome.status == "sent" and outcome.message_ts == sent["ts"]
     assert len(fake_slack.calls_to("chat.postMessage")) == 1  # only the crashed worker's post
-    run = store.digest_runs("CDIGEST")[0]
+    run = store.digests.runs("CDIGEST")[0]
     assert (run.status, run.attempts, run.message_ts) == ("sent", 2, sent["ts"])
 
 
 def test_crash_without_a_post_is_sent_once_after_the_claim_goes_stale(sender, store, fake_slack):
-    store.claim_digest(
+    store.digests.claim(
         "CDIGEST", "2025-11-03T14:00:00Z", "crashed", now=MONDAY_0900,
         stale_after=timedelta(minutes=10), retry_after=lambda n: timedelta(minutes=1),
     )  # fmt: skip
@@ -285,7 +286,7 @@ def test_missed_slot_is_sent_once_on_catch_up_not_once_per_missed_week(sender, s
     back = ny(2025, 11, 3, 11, 30)  # after three weeks down, 2.5 hours after Monday's slot
     assert [o.period for o in sender.run_due(now=back)] == ["2025-11-03T14:00:00Z"]
     assert sender.run_due(now=back + timedelta(minutes=1)) == []
-    assert len(digests(fake_slack)) == 1 and len(store.digest_runs("CDIGEST")) == 1
+    assert len(digests(fake_slack)) == 1 and len(store.digests.runs("CDIGEST")) == 1
 
 
 def test_missed_slot_beyond_the_grace_period_is_skipped(sender, fake_slack):
@@ -295,13 +296,13 @@ def test_missed_slot_beyond_the_grace_period_is_skipped(sender, fake_slack):
 
 def test_slack_schedule_replaces_the_default_and_off_stops_it(sender, store):
     assert sender.targets() == [Target("CDIGEST", "0 9 * * 1", "America/New_York", None, "env")]
-    store.set_digest_schedule("CDIGEST", cron="0 8 * * 5", timezone="Europe/Warsaw", enabled=True, updated_by="U1")
-    store.set_digest_schedule("COTHER", cron="0 9 * * 1", timezone="America/New_York", enabled=True, updated_by="U1")
+    store.digests.set_schedule("CDIGEST", cron="0 8 * * 5", timezone="Europe/Warsaw", enabled=True, updated_by="U1")
+    store.digests.set_schedule("COTHER", cron="0 9 * * 1", timezone="America/New_York", enabled=True, updated_by="U1")
     assert [(t.channel, t.cron, t.timezone) for t in sender.targets()] == [
         ("CDIGEST", "0 8 * * 5", "Europe/Warsaw"),
         ("COTHER", "0 9 * * 1", "America/New_York"),
     ]
-    store.set_digest_schedule("CDIGEST", cron="0 8 * * 5", timezone="Europe/Warsaw", enabled=False, updated_by="U1")
+    store.digests.set_schedule("CDIGEST", cron="0 8 * * 5", timezone="Europe/Warsaw", enabled=False, updated_by="U1")
     assert [t.channel for t in sender.targets()] == ["COTHER"]
 
 
@@ -309,7 +310,7 @@ def test_clock_keeps_one_cron_job_per_scheduled_channel(settings, store):
     clock = Clock(make_sender(settings, store))
     clock.reload(MONDAY_0900 - timedelta(days=1))
     assert [j.id for j in clock.scheduler.get_jobs()] == ["digest:CDIGEST"]
-    store.set_digest_schedule("CDIGEST", cron="0 9 * * 1", timezone="America/New_York", enabled=False, updated_by="U1")
+    store.digests.set_schedule("CDIGEST", cron="0 9 * * 1", timezone="America/New_York", enabled=False, updated_by="U1")
     clock.reload(MONDAY_0900 - timedelta(days=1))
     assert clock.scheduler.get_jobs() == []
 
@@ -326,21 +327,19 @@ def all_text(messages: list[dict]) -> str:
 def test_digest_of_the_seeded_roadmap_shows_pairs_next_moves_overdue_stale_and_news(sender, store, seed_doc):
     doc = copy.deepcopy(seed_doc)
     doc["clusters"][0]["steps"][2]["due"] = date(2025, 10, 1)  # SEC-3, still proposed
-    store.import_roadmap(doc)
-    store.set_status("SEC-2", "done", actor="U1")
-    store.record_development(
+    store.transfer.import_doc(doc)
+    store.steps.set_status("SEC-2", "done", actor="U1")
+    store.developments.record(
         text="Minsk restated its pledge", author="U07ANALYST", step="SEC-1", occurred_on=date(2025, 10, 30)
     )
     # A previous digest: only what was recorded after it is news.
     assert sender.send_now("CDIGEST").status == "sent"
-    store.record_development(
+    store.developments.record(
         text="Kellogg met Lukashenko again",
         author="U07ANALYST",
         cluster="diplomatic",
         occurred_on=date(2025, 11, 1),
-        slack_channel="C5",
-        slack_ts="1762000000.000100",
-        permalink="https://policy.slack.com/archives/C5/p1762000000000100",
+        slack=SlackMessage("C5", "1762000000.000100", "https://policy.slack.com/archives/C5/p1762000000000100"),
     )
     now = datetime.now(UTC)
     text = all_text(sender.build("CDIGEST", now))
@@ -357,7 +356,7 @@ def test_digest_of_the_seeded_roadmap_shows_pairs_next_moves_overdue_stale_and_n
 
 
 def test_stale_uses_the_configured_days(settings, store):
-    store.record_development(text="talks", author="U1", step="SEC-5", occurred_on=date(2025, 10, 14))
+    store.developments.record(text="talks", author="U1", step="SEC-5", occurred_on=date(2025, 10, 14))
     short = make_sender(dataclasses.replace(settings, stale_days=10), store)
     long = make_sender(settings, store)
     assert "`SEC-5`" in _stale_section(short.build("CDIGEST", MONDAY_0900))
@@ -410,7 +409,7 @@ def big_roadmap(clusters: int = 24, pairs: int = 4) -> dict:
 
 
 def test_long_digest_continues_in_a_thread_with_nothing_cut(settings, empty_store, fake_slack):
-    empty_store.import_roadmap(big_roadmap())
+    empty_store.transfer.import_doc(big_roadmap())
     sender = make_sender(settings, empty_store)
     messages = sender.build("CDIGEST", MONDAY_0900)
     assert len(messages) > 1
@@ -431,12 +430,12 @@ def test_long_digest_continues_in_a_thread_with_nothing_cut(settings, empty_stor
 
 
 def test_crash_in_the_middle_of_a_thread_posts_only_the_missing_parts(settings, empty_store, fake_slack):
-    empty_store.import_roadmap(big_roadmap())
+    empty_store.transfer.import_doc(big_roadmap())
     sender = make_sender(settings, empty_store)
     total = len(sender.build("CDIGEST", MONDAY_0900))
     period = "2025-11-03T14:00:00Z"
     # A worker claimed the slot, posted parts 1 and 2 of the thread, and died.
-    empty_store.claim_digest(
+    empty_store.digests.claim(
         "CDIGEST", period, "crashed", now=MONDAY_0900,
         stale_after=timedelta(minutes=10), retry_after=lambda n: timedelta(minutes=1),
     )  # fmt: skip
@@ -491,8 +490,8 @@ def test_a_cluster_with_more_than_a_list_holds_says_exactly_how_many_more(settin
     doc = big_roadmap(clusters=1, pairs=30)
     for step in doc["clusters"][0]["steps"]:
         step["due"] = date(2025, 1, 1)  # every open step overdue
-    empty_store.import_roadmap(doc)
-    content = empty_store.digest_content(
+    empty_store.transfer.import_doc(doc)
+    content = empty_store.digests.content(
         today=date(2025, 10, 27), since=datetime(2025, 10, 1, tzinfo=UTC), stale_days=30, items_per_list=10
     )
     cluster = content.clusters[0]

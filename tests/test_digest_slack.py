@@ -34,7 +34,7 @@ def test_preview_is_shown_only_to_the_caller_and_posts_nothing(web, fake_slack):
 
 
 def test_preview_of_a_long_digest_follows_up_with_the_other_parts(editors_settings, empty_store, fake_slack):
-    empty_store.import_roadmap(big_roadmap())
+    empty_store.transfer.import_doc(big_roadmap())
     web = SlackWSGI(create_app(editors_settings, empty_store), empty_store)
     first = answer(web, "digest preview", response_url=fake_slack.response_url())
     assert "Continued in the thread" in message_text(first)
@@ -54,7 +54,7 @@ def test_digest_now_answers_at_once_then_posts_to_the_digest_channel(web, store,
     assert_valid_message({"text": post.body["text"], "blocks": post.json_field("blocks")})
     (done,) = fake_slack.wait_for("response_url")
     assert "Digest posted to <#CDIGEST>" in done.body["text"]
-    assert store.last_sent_digest("CDIGEST") is not None
+    assert store.digests.last_sent("CDIGEST") is not None
 
 
 def test_digest_now_without_a_digest_channel_posts_here(editors_settings, store, fake_slack):
@@ -72,7 +72,7 @@ def test_digest_now_reports_a_refusal_to_the_caller(web, store, fake_slack):
     answer(web, "digest now", response_url=fake_slack.response_url())
     (done,) = fake_slack.wait_for("response_url")
     assert "could not be posted" in done.body["text"] and "not_in_channel" in done.body["text"]
-    assert store.digest_runs("CDIGEST")[0].status == "failed"
+    assert store.digests.runs("CDIGEST")[0].status == "failed"
 
 
 @pytest.mark.parametrize("when", ["mon 09:00", "0 9 * * 1", '"mon 09:00"'])
@@ -80,7 +80,7 @@ def test_editor_sets_the_channel_schedule_and_sees_the_next_runs_in_words(web, s
     text = message_text(answer(web, f"digest schedule {when}", user=EDITOR, channel="C200"))
     assert "Mondays at 09:00" in text and "America/New_York" in text
     assert "Monday" in text.split("Next runs:")[1]
-    row = store.digest_schedule("C200")
+    row = store.digests.schedule("C200")
     assert (row.cron, row.enabled, row.updated_by, row.timezone) == ("0 9 * * 1", True, EDITOR, "America/New_York")
 
 
@@ -88,7 +88,7 @@ def test_non_editor_cannot_schedule_or_turn_off(web, store):
     for text in ("digest schedule mon 09:00", "digest off"):
         reply = message_text(answer(web, text, user=READER, channel="C200"))
         assert "Only editors" in reply and EDITOR in reply
-    assert store.digest_schedule("C200") is None
+    assert store.digests.schedule("C200") is None
 
 
 def test_bad_schedule_gets_examples_and_changes_nothing(web, store):
@@ -96,13 +96,13 @@ def test_bad_schedule_gets_examples_and_changes_nothing(web, store):
     assert "won't work" in text and "mon 09:00" in text and "0 9 * * 1" in text
     text = message_text(answer(web, "digest schedule */5 * * * *", user=EDITOR, channel="C200"))
     assert "hour" in text
-    assert store.digest_schedule("C200") is None
+    assert store.digests.schedule("C200") is None
 
 
 def test_editor_turns_the_default_digest_off(web, store):
     text = message_text(answer(web, "digest off", user=EDITOR, channel="CDIGEST"))
     assert "No scheduled digest" in text and "ROADMAP_DIGEST_CHANNEL" in text
-    assert store.digest_schedule("CDIGEST").enabled is False
+    assert store.digests.schedule("CDIGEST").enabled is False
     assert "No digest is scheduled" in message_text(answer(web, "digest", channel="CDIGEST"))
 
 

@@ -10,7 +10,7 @@ import logging
 import pytest
 from slack_sdk import WebClient
 
-from bot.editors import FAILURE_TTL_SECONDS, Editors
+from handlers.editors import FAILURE_TTL_SECONDS, Editors
 from tests.blockkit import message_text
 from tests.fakes import Scripted
 from tests.slack_requests import answer
@@ -37,24 +37,24 @@ class Clock:
 
 def test_a_listed_user_and_a_group_member_may_change_a_step(editors_web, store):
     answer(editors_web, "set SEC-1 agreed by the listed user", user="U0EDITOR")
-    assert store.step_detail("SEC-1").step.status == "agreed"
+    assert store.roadmap.step_detail("SEC-1").step.status == "agreed"
     answer(editors_web, "set SEC-1 in progress by a group member", user="U0MEMBER")
-    assert store.step_detail("SEC-1").step.status == "in_progress"
+    assert store.roadmap.step_detail("SEC-1").step.status == "in_progress"
 
 
 def test_anyone_else_is_refused_with_mentions_of_who_can_and_nothing_changes(editors_web, store, fake_slack):
-    before = store.export_roadmap()
+    before = store.transfer.export_doc()
     message = answer(editors_web, "set SEC-1 done", user="U0OUTSIDER")
     text = message_text(message)
     assert "Only editors can use `set`" in text
     # Real mentions, built by the template's `user` filter — not escaped text.
     assert "Ask one of: <@U0EDITOR>, <!subteam^S0POLICY>" in text
-    assert store.export_roadmap() == before
+    assert store.transfer.export_doc() == before
     assert fake_slack.calls_to("usergroups.users.list")[0].body["usergroup"] == "S0POLICY"
 
 
 def test_the_user_filter_turns_only_exact_ids_into_mentions():
-    from templates import user
+    from templates.filters import user
 
     assert user("U07EDITOR") == "<@U07EDITOR>" and user("W07EDITOR") == "<@W07EDITOR>"
     assert user("S0POLICY") == "<!subteam^S0POLICY>"
@@ -100,7 +100,7 @@ def test_a_failed_group_lookup_keeps_the_last_known_members_and_is_logged(fake_s
     assert editors.is_editor("U1")
     clock.now += 61
     fake_slack.script("usergroups.users.list", Scripted(status=200, body={"ok": False, "error": "ratelimited"}))
-    with caplog.at_level(logging.WARNING, logger="bot.editors"):
+    with caplog.at_level(logging.WARNING, logger="handlers.editors"):
         assert editors.is_editor("U1")
     assert any("could not resolve editor group S1" in r.getMessage() for r in caplog.records)
     calls = len(fake_slack.calls_to("usergroups.users.list"))
@@ -125,7 +125,7 @@ def test_a_5xx_on_the_group_lookup_is_retried_once(settings, store, fake_slack):
     fake_slack.script("usergroups.users.list", Scripted(status=503, body={"ok": False, "error": "fatal_error"}))
     web = SlackWSGI(create_app(dataclasses.replace(settings, editors=("S0POLICY",)), store), store)
     answer(web, "set SEC-1 agreed", user="U0MEMBER")
-    assert store.step_detail("SEC-1").step.status == "agreed"
+    assert store.roadmap.step_detail("SEC-1").step.status == "agreed"
     assert len(fake_slack.calls_to("usergroups.users.list")) == 2
 
 
@@ -137,7 +137,7 @@ def test_when_unset_everyone_is_an_editor_and_start_up_warns(settings, store, ca
         web = SlackWSGI(create_app(dataclasses.replace(settings, editors=()), store), store)
     assert any("ROADMAP_EDITORS is not set" in r.getMessage() for r in caplog.records)
     answer(web, "set SEC-1 agreed", user="U0ANYONE")
-    assert store.step_detail("SEC-1").step.status == "agreed"
+    assert store.roadmap.step_detail("SEC-1").step.status == "agreed"
 
 
 def test_with_editors_set_start_up_does_not_warn(settings, store, caplog):
@@ -171,7 +171,7 @@ def test_every_status_change_shows_who_when_before_and_after_in_status(web, stor
     newest, oldest = lines
     assert "<@U0SECOND>" in newest and "🔵 agreed → 🟡 in progress" in newest and "second note" in newest
     assert "<@U0FIRST>" in oldest and "⚪ proposed → 🔵 agreed" in oldest and "first note" in oldest
-    today = store.step_detail("SEC-2").history[0].changed_at
+    today = store.roadmap.step_detail("SEC-2").history[0].changed_at
     assert f"{today.day} {today.strftime('%b %Y')}" in newest
     assert "U0THIRD" not in history
 
@@ -187,16 +187,16 @@ def test_history_is_escaped_and_a_note_cannot_ping(web):
 
 
 def test_a_development_over_4000_characters_gets_a_clear_error_and_nothing_is_stored(web, store):
-    before = store.export_roadmap()
+    before = store.transfer.export_doc()
     message = answer(web, "log SEC-1 " + "é" * 4001, user="U0LOGGER")
     text = message_text(message)
     assert "4,001 characters" in text and "limit is 4,000" in text
-    assert store.export_roadmap() == before
+    assert store.transfer.export_doc() == before
 
 
 def test_a_development_of_exactly_4000_characters_is_stored_and_renders(web, store):
     answer(web, "log SEC-1 " + "<&>" * 1333 + "x", user="U0LOGGER")
-    stored = store.step_detail("SEC-1").developments[0]
+    stored = store.roadmap.step_detail("SEC-1").developments[0]
     assert len(stored.text) == 4000
     for view in ("status SEC-1", "status security", "find <&>"):
         answer(web, view, user="U0READER")

@@ -17,8 +17,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from handlers.context import Services
 from store import db
 from store.api import RoadmapStore
+from store.developments import SlackMessage
 from tests.blockkit import assert_valid_message, message_text
 from tests.conftest import PG_URL
 from tests.netcut import TcpProxy
@@ -44,7 +46,7 @@ def outage(backend, tmp_path, seed_doc, request):
         engine = db.make_engine(f"sqlite:///{home / 'roadmap.db'}", poolclass=NullPool)
         db.upgrade(engine)
         store = RoadmapStore(engine)
-        store.import_roadmap(seed_doc)
+        store.transfer.import_doc(seed_doc)
         away = tmp_path / "db-away"
         yield Outage(store, down=lambda: home.rename(away), up=lambda: away.rename(home))
         engine.dispose()
@@ -58,7 +60,7 @@ def outage(backend, tmp_path, seed_doc, request):
     )
     db.upgrade(engine)
     store = RoadmapStore(engine)
-    store.import_roadmap(seed_doc)
+    store.transfer.import_doc(seed_doc)
     yield Outage(store, down=proxy.down, up=proxy.up, hang=proxy.hang)
     proxy.close()
     engine.dispose()
@@ -75,19 +77,18 @@ def outage_web(settings, outage):
     # message through the one API, keyed by (channel, ts), and lets StoreUnavailable propagate as they should.
     @app.event("app_mention")
     def record(event, context):
-        context["services"].store.record_development(
+        Services.of(context).store.developments.record(
             text=event["text"],
             author=event["user"],
             cluster="security",
-            slack_channel=event["channel"],
-            slack_ts=event["ts"],
+            slack=SlackMessage(event["channel"], event["ts"]),
         )
 
     return SlackWSGI(app, outage.store)
 
 
 def count(store: RoadmapStore, words: str) -> int:
-    return sum(words in d["text"] for d in store.export_roadmap()["developments"])
+    return sum(words in d["text"] for d in store.transfer.export_doc()["developments"])
 
 
 def timed_command(web, text: str, **kwargs):
@@ -125,7 +126,7 @@ def test_every_command_answers_unavailable_during_an_outage(outage, outage_web, 
         outage.up()
     assert response.status == 200 and UNAVAILABLE in message_text(response.json()).lower()
     assert elapsed < SLACK_LIMIT_SECONDS
-    assert outage.store.step_detail("SEC-1").step.status == "proposed"
+    assert outage.store.roadmap.step_detail("SEC-1").step.status == "proposed"
 
 
 def test_a_hung_database_still_answers_within_slacks_3_seconds(outage, outage_web, backend):
@@ -196,7 +197,7 @@ def test_postgresql_connections_cut_by_the_server_are_replaced_without_a_user_vi
     engine = db.make_engine(url, connect_args=dict(connect_args, application_name=name))
     db.upgrade(engine)
     store = RoadmapStore(engine)
-    store.import_roadmap(seed_doc)
+    store.transfer.import_doc(seed_doc)
     web = SlackWSGI(create_app(settings, store), store)
     try:
         assert "Recorded" in message_text(send_command(web, "log security Before the cut").json())
@@ -219,7 +220,7 @@ def test_postgresql_connections_cut_by_the_server_are_replaced_without_a_user_vi
 
 def test_the_outage_fixture_really_cuts_the_database(outage):
     """Guard against a test that passes because nothing was cut."""
-    from store.api import StoreUnavailable
+    from store.errors import StoreUnavailable
 
     outage.down()
     try:

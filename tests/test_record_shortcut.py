@@ -123,14 +123,14 @@ def test_submission_records_the_message_once_with_its_permalink(web, fake_slack,
     assert_valid_view(answer["view"])
     assert "Recorded" in json.dumps(answer["view"])
     fake_slack.wait_for("chat.getPermalink")
-    dev = store.slack_development(CHANNEL, MESSAGE_TS)
+    dev = store.developments.of_message(CHANNEL, MESSAGE_TS)
     assert (dev.cluster, dev.step, dev.author, dev.occurred_on) == ("economic", "ECO-1", "U100", date(2025, 7, 31))
     # Recorded again (another person, another cluster): still one development, and the modal says so.
     again = submit(web, submission(view, cluster="security", text="something else", user="U101"))
     assert "already recorded" in json.dumps(again["view"])
     assert len(store.search("Belavia overflight").developments) == 1
-    assert store.slack_development(CHANNEL, MESSAGE_TS).text == "Belavia overflight ban eased"
-    assert store.slack_development(CHANNEL, MESSAGE_TS).permalink.endswith(MESSAGE_TS.replace(".", ""))
+    assert store.developments.of_message(CHANNEL, MESSAGE_TS).text == "Belavia overflight ban eased"
+    assert store.developments.of_message(CHANNEL, MESSAGE_TS).permalink.endswith(MESSAGE_TS.replace(".", ""))
 
 
 @pytest.mark.parametrize(
@@ -150,7 +150,7 @@ def test_invalid_submissions_keep_the_modal_open_with_an_error_and_save_nothing(
     answer = submit(web, submission(view, **fields))
     assert answer["response_action"] == "errors"
     assert says in answer["errors"][block]
-    assert store.slack_development(CHANNEL, MESSAGE_TS) is None
+    assert store.developments.of_message(CHANNEL, MESSAGE_TS) is None
 
 
 def test_a_message_in_a_cluster_thread_preselects_that_cluster(web, fake_slack, store):
@@ -168,13 +168,13 @@ def test_with_more_steps_than_a_select_holds_the_step_is_typed(web, fake_slack, 
     cluster["steps"] += [
         {"id": f"{cluster['prefix']}-{n}", "side": side, "title": f"Step {n}"} for n in range(200, 260)
     ]
-    store.import_roadmap(doc)
+    store.transfer.import_doc(doc)
     view = open_modal(web, fake_slack, "News about SEC-250")
     step = element(view, "step")
     assert step["type"] == "plain_text_input" and step["initial_value"] == "SEC-250"
     answer = submit(web, submission(view, cluster="security", step="sec-250", text="News about SEC-250"))
     assert answer["response_action"] == "update"
-    assert store.slack_development(CHANNEL, MESSAGE_TS).step == "SEC-250"
+    assert store.developments.of_message(CHANNEL, MESSAGE_TS).step == "SEC-250"
     view = open_modal(web, fake_slack, "Other news", ts="1754006400.000300")
     answer = submit(web, submission(view, cluster="security", step="SEC-999", text="Other news"))
     assert answer["response_action"] == "errors" and "SEC-999" in answer["errors"]["step"]
@@ -185,5 +185,5 @@ def test_a_database_failure_keeps_the_modal_open_and_saves_nothing(web, fake_sla
     with development_inserts_fail(store.engine):
         answer = submit(web, submission(view, cluster="security", text="Some news"))
     assert answer["response_action"] == "errors" and "unavailable" in answer["errors"]["text"]
-    assert store.slack_development(CHANNEL, MESSAGE_TS) is None
+    assert store.developments.of_message(CHANNEL, MESSAGE_TS) is None
     assert submit(web, submission(view, cluster="security", text="Some news"))["response_action"] == "update"

@@ -51,7 +51,7 @@ command_texts = st.builds(
 
 def _rendered_everything_stored(web, store) -> None:
     """Every development stored so far shows up as valid Block Kit where people read it."""
-    doc = store.export_roadmap()
+    doc = store.transfer.export_doc()
     targets = {d.get("step") or d["cluster"] for d in doc["developments"]} | {d["cluster"] for d in doc["developments"]}
     for target in sorted(targets):
         response = send_command(web, f"status {target}")
@@ -71,15 +71,15 @@ def _rendered_everything_stored(web, store) -> None:
 @example(text="log security " + "é" * 4001)
 def test_no_command_text_gets_a_5xx_or_stores_what_cannot_render(web, store, caplog, text):
     caplog.clear()
-    before = len(store.export_roadmap()["developments"])
+    before = len(store.transfer.export_doc()["developments"])
     with caplog.at_level(logging.WARNING):
         response = send_command(web, text, user="U100")
     assert response.status == 200, (text, response.status, response.body)
     message = response.json()
     assert_valid_message(message)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], [r.getMessage() for r in caplog.records]
-    if len(store.export_roadmap()["developments"]) != before:
-        for d in store.export_roadmap()["developments"]:
+    if len(store.transfer.export_doc()["developments"]) != before:
+        for d in store.transfer.export_doc()["developments"]:
             assert len(d["text"]) <= 4000
         _rendered_everything_stored(web, store)
     assert "<!channel>" not in json.dumps(message)

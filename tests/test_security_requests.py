@@ -30,7 +30,7 @@ def post_unsigned(web, body: str, content_type: str, headers: dict | None = None
 
 
 def developments(store) -> int:
-    return len(store.export_roadmap()["developments"])
+    return len(store.transfer.export_doc()["developments"])
 
 
 # -- signatures -------------------------------------------------------------------------------------------------
@@ -108,13 +108,13 @@ def test_url_verification_answers_the_challenge_only_when_signed(web):
 
 
 def test_ssl_check_is_answered_without_running_anything(web, store, fake_slack):
-    """Bolt answers ssl_check before the signature check (PITFALLS §1): harmless, it reads and writes nothing."""
-    before = store.export_roadmap()
+    """Bolt answers ssl_check before the signature check (docs/stack-traps.md): harmless, it touches nothing."""
+    before = store.transfer.export_doc()
     fake_slack.reset()
     for body in ("ssl_check=1&token=legacy", "ssl_check=1&token=x&command=%2Froadmap&text=log+security+sneaky"):
         response = post_unsigned(web, body, FORM)
         assert response.status == 200 and response.body == ""
-    assert store.export_roadmap() == before
+    assert store.transfer.export_doc() == before
     assert fake_slack.calls == []
 
 

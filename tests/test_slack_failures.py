@@ -9,8 +9,8 @@ import time
 import pytest
 from slack_sdk.errors import SlackApiError
 
-from bot import slack
 from bot.slack import make_clients
+from handlers import slack_api
 from tests.fakes import Scripted
 from tests.netcut import TcpProxy
 from tests.slack_requests import send_command, send_interaction, share_payload
@@ -78,7 +78,7 @@ def test_a_failed_share_is_logged_once_never_reposted_and_never_crashes(web, fak
 def test_a_share_whose_response_url_times_out_is_logged(web, fake_slack, caplog, monkeypatch):
     silent = TcpProxy("127.0.0.1", 9).start()  # accepts, never answers
     silent.hang()
-    monkeypatch.setattr(slack, "RESPONSE_URL_TIMEOUT_SECONDS", 0.3)
+    monkeypatch.setattr(slack_api, "RESPONSE_URL_TIMEOUT_SECONDS", 0.3)
     try:
         with caplog.at_level(logging.WARNING):
             share(web, fake_slack, response_url=f"http://127.0.0.1:{silent.port}/response/slow")

@@ -28,7 +28,7 @@ def test_status_of_a_cluster_shows_steps_pairs_and_developments(web):
 
 
 def test_status_of_a_step_shows_counterpart_history_and_developments(web, store):
-    store.set_status("SEC-1", "agreed", actor="U07ABCDE", note="agreed in Minsk")
+    store.steps.set_status("SEC-1", "agreed", actor="U07ABCDE", note="agreed in Minsk")
     text = message_text(answer(web, "status sec-1"))
     assert "SEC-1" in text and "Reciprocal commitments" in text
     assert "agreed in Minsk" in text and "<@U07ABCDE>" in text
@@ -63,7 +63,7 @@ def test_log_records_a_development_with_author_and_date(web, store):
 
 def test_log_to_a_step_links_it(web, store):
     answer(web, "log ECO-1 Aviation talks opened")
-    assert store.step_detail("ECO-1").developments[0].text == "Aviation talks opened"
+    assert store.roadmap.step_detail("ECO-1").developments[0].text == "Aviation talks opened"
 
 
 def test_log_containing_the_word_payload_is_still_a_command(web, store):
@@ -74,7 +74,7 @@ def test_log_containing_the_word_payload_is_still_a_command(web, store):
 
 
 def test_log_errors_change_nothing(web, store):
-    before = store.export_roadmap()
+    before = store.transfer.export_doc()
     for bad in (
         "log",
         "log security",
@@ -85,7 +85,7 @@ def test_log_errors_change_nothing(web, store):
     ):
         message = answer(web, bad)
         assert "⚠️" in message_text(message), bad
-    assert store.export_roadmap() == before
+    assert store.transfer.export_doc() == before
 
 
 def test_log_to_an_unknown_step_names_the_steps_and_stores_nothing(web, store):
@@ -97,7 +97,7 @@ def test_log_to_an_unknown_step_names_the_steps_and_stores_nothing(web, store):
 def test_set_changes_status_and_history(web, store):
     text = message_text(answer(web, "set SEC-1 in progress talks under way", user="U1"))
     assert "in progress" in text
-    detail = store.step_detail("SEC-1")
+    detail = store.roadmap.step_detail("SEC-1")
     assert detail.step.status == "in_progress"
     assert detail.history[0].note == "talks under way" and detail.history[0].actor == "U1"
 
@@ -105,7 +105,7 @@ def test_set_changes_status_and_history(web, store):
 def test_set_with_unknown_status_names_the_statuses(web, store):
     text = message_text(answer(web, "set SEC-1 finished"))
     assert "proposed" in text and "done" in text
-    assert store.step_detail("SEC-1").step.status == "proposed"
+    assert store.roadmap.step_detail("SEC-1").step.status == "proposed"
 
 
 def test_commitments_for_a_side(web):
@@ -152,15 +152,15 @@ def test_health_path_checks_the_database(web):
 def test_due_sets_and_clears_a_date_and_the_step_shows_overdue(web, store):
     text = message_text(answer(web, "due ECO-1 2025-01-31 agreed in the working group", user="U0ABCDEF"))
     assert "31 Jan 2025" in text and "already overdue" in text
-    detail = store.step_detail("ECO-1")
+    detail = store.roadmap.step_detail("ECO-1")
     assert str(detail.step.due_on) == "2025-01-31"
     assert (detail.history[0].field, detail.history[0].new_value) == ("due_on", "2025-01-31")
     assert "overdue" in message_text(answer(web, "status ECO-1"))
     answer(web, "due ECO-1 none")
-    assert store.step_detail("ECO-1").step.due_on is None
+    assert store.roadmap.step_detail("ECO-1").step.due_on is None
 
 
 def test_due_with_a_bad_date_changes_nothing(web, store):
     for bad in ("due ECO-1 next-week", "due ECO-1", "due ECO-99 2026-01-01"):
         assert "⚠️" in message_text(answer(web, bad)), bad
-    assert store.step_detail("ECO-1").step.due_on is None
+    assert store.roadmap.step_detail("ECO-1").step.due_on is None

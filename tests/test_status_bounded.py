@@ -32,12 +32,12 @@ def big_doc(seed_doc) -> dict:
 
 @pytest.fixture
 def big_store(empty_store, big_doc):
-    empty_store.import_roadmap(big_doc)
+    empty_store.transfer.import_doc(big_doc)
     return empty_store
 
 
 def test_cluster_detail_lists_the_first_steps_and_pairs_but_counts_them_all(big_store, big_doc):
-    detail = big_store.cluster_detail("security", steps=12, pairs=12)
+    detail = big_store.roadmap.cluster_detail("security", steps=12, pairs=12)
     security = next(c for c in big_doc["clusters"] if c["slug"] == "security")
     for _side, steps in detail.steps_by_side:
         assert len(steps) <= 12
@@ -49,7 +49,7 @@ def test_cluster_detail_lists_the_first_steps_and_pairs_but_counts_them_all(big_
         side: (done[side], n) for side, n in expected.items()
     }
     assert [p.side for p in detail.progress] == [side for side, _ in detail.steps_by_side]
-    full = big_store.step_detail  # the unbounded path, one pair at a time, is the reference
+    full = big_store.roadmap.step_detail  # the unbounded path, one pair at a time, is the reference
     assert len(detail.pairs) == 12
     every = {
         (p.first.key, p.second.key): p
@@ -63,8 +63,8 @@ def test_cluster_detail_lists_the_first_steps_and_pairs_but_counts_them_all(big_
 
 def test_overview_counts_pairs_and_next_moves_like_the_pairs_themselves(big_store):
     """The overview counts in SQL; open_commitments builds every pair. Both must tell the same story."""
-    listed = {ref.slug: pairs for ref, pairs in big_store.open_commitments()}
-    for summary in big_store.cluster_overview():
+    listed = {ref.slug: pairs for ref, pairs in big_store.roadmap.open_commitments()}
+    for summary in big_store.roadmap.cluster_overview():
         pairs = listed.get(summary.cluster.slug, [])
         assert summary.open_pairs == len(pairs), summary.cluster.slug
         owed = Counter(side.code for p in pairs for side in p.owed_by)
@@ -81,7 +81,7 @@ def test_status_of_a_big_cluster_says_how_many_more_steps_and_pairs(big_store, s
     message = response.json()
     assert_valid_message(message)
     text = message_text(message)
-    detail = big_store.cluster_detail("security")
+    detail = big_store.roadmap.cluster_detail("security")
     us = next(p for p in detail.progress if p.side.code == "US")
     assert f"{us.done}/{us.total} done" in text
     assert f"… and {us.total - 12} more steps" in text

@@ -9,11 +9,12 @@ from sqlalchemy import insert, update
 from sqlmodel import Session, select
 
 from store.api import RoadmapStore
+from store.developments import SlackMessage
 from store.models import Cluster, Development, Step
 
 
 def _progress(store: RoadmapStore, slug: str, side: str) -> tuple[int, int]:
-    summary = next(c for c in store.cluster_overview() if c.cluster.slug == slug)
+    summary = next(c for c in store.roadmap.cluster_overview() if c.cluster.slug == slug)
     p = next(p for p in summary.progress if p.side.code == side)
     return p.done, p.total
 
@@ -21,15 +22,15 @@ def _progress(store: RoadmapStore, slug: str, side: str) -> tuple[int, int]:
 def test_a_write_in_another_process_is_seen_at_once(store, engine_factory):
     other = RoadmapStore(engine_factory())  # a second process: its own engine, its own cache
     before = _progress(store, "security", "BY")
-    assert store.cluster_overview() is store.cluster_overview()  # cached while nothing changes
-    other.set_status("SEC-1", "done", actor="U0OTHER1")
+    assert store.roadmap.cluster_overview() is store.roadmap.cluster_overview()  # cached while nothing changes
+    other.steps.set_status("SEC-1", "done", actor="U0OTHER1")
     assert _progress(store, "security", "BY") == (before[0] + 1, before[1])
-    assert store.step_detail("SEC-1").step.status == "done"
+    assert store.roadmap.step_detail("SEC-1").step.status == "done"
 
 
 def test_writes_that_bypass_the_api_still_invalidate(store):
-    overview = store.cluster_overview()
-    detail = store.cluster_detail("economic")
+    overview = store.roadmap.cluster_overview()
+    detail = store.roadmap.cluster_detail("economic")
     with Session(store.engine) as s:
         cluster_id = s.exec(select(Cluster.id).where(Cluster.slug == "economic")).one()
         s.exec(
@@ -44,34 +45,39 @@ def test_writes_that_bypass_the_api_still_invalidate(store):
         )
         s.exec(update(Step).where(Step.key == "ECO-1").values(status="agreed"))
         s.commit()
-    assert store.cluster_overview() is not overview
-    latest = next(c for c in store.cluster_overview() if c.cluster.slug == "economic").latest_on
+    assert store.roadmap.cluster_overview() is not overview
+    latest = next(c for c in store.roadmap.cluster_overview() if c.cluster.slug == "economic").latest_on
     assert latest == date(2030, 1, 1)
-    fresh = store.cluster_detail("economic")
+    fresh = store.roadmap.cluster_detail("economic")
     assert fresh is not detail and fresh.developments[0].text == "Bulk-loaded fact"
-    assert store.step_detail("ECO-1").step.status == "agreed"
+    assert store.roadmap.step_detail("ECO-1").step.status == "agreed"
 
 
 def test_import_and_retraction_invalidate(store, seed_doc):
-    store.record_development(
-        text="Soon retracted", author="U0ABCDEF", cluster="ukraine", slack_channel="C1", slack_ts="1.5"
+    store.developments.record(
+        text="Soon retracted", author="U0ABCDEF", cluster="ukraine", slack=SlackMessage("C1", "1.5")
     )
     assert store.search("Soon retracted").developments
-    assert store.cluster_detail("ukraine").developments[0].text == "Soon retracted"
-    store.retract_slack_development("C1", "1.5", None)
-    assert all(d.text != "Soon retracted" for d in store.cluster_detail("ukraine").developments)
-    store.import_roadmap(seed_doc, replace=True)
-    assert next(c.slug for c in store.clusters()) == "security"
-    assert store.step_detail("SEC-1").history == []
+    assert store.roadmap.cluster_detail("ukraine").developments[0].text == "Soon retracted"
+    store.developments.retract("C1", "1.5", None)
+    assert all(d.text != "Soon retracted" for d in store.roadmap.cluster_detail("ukraine").developments)
+    store.transfer.import_doc(seed_doc, replace=True)
+    assert next(c.slug for c in store.roadmap.clusters()) == "security"
+    assert store.roadmap.step_detail("SEC-1").history == []
 
 
 def test_a_snapshot_reads_the_version_once_and_still_sees_other_processes_afterwards(store, engine_factory):
     other = RoadmapStore(engine_factory())
     reads = []
-    original = store.data_version
-    store.data_version = lambda: reads.append(1) or original()
+    original = store.cache.data_version
+    store.cache.data_version = lambda: reads.append(1) or original()
     with store.snapshot():
-        store.info(), store.clusters(), store.cluster_overview(), store.cluster_detail("security")
+        (
+            store.roadmap.info(),
+            store.roadmap.clusters(),
+            store.roadmap.cluster_overview(),
+            store.roadmap.cluster_detail("security"),
+        )
     assert len(reads) == 1
-    other.set_status("SEC-2", "done", actor="U0OTHER1")
-    assert store.step_detail("SEC-2").step.status == "done"
+    other.steps.set_status("SEC-2", "done", actor="U0OTHER1")
+    assert store.roadmap.step_detail("SEC-2").step.status == "done"

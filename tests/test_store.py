@@ -12,7 +12,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from store import db
-from store.api import Invalid, NotFound, RoadmapStore
+from store.api import RoadmapStore
+from store.developments import SlackMessage
+from store.errors import Invalid, NotFound
 from store.models import Development, Reciprocity, Side, Step
 from store.roadmap_file import RoadmapFileError, dump, parse
 
@@ -55,7 +57,7 @@ def test_migrations_match_the_models(engine):
 
 
 def test_seed_has_the_six_clusters_in_order(store):
-    assert [c.slug for c in store.clusters()] == SLUGS
+    assert [c.slug for c in store.roadmap.clusters()] == SLUGS
 
 
 def test_seed_integrity(store, engine):
@@ -80,11 +82,11 @@ def test_seed_integrity(store, engine):
 
 def test_seed_holds_the_brief_and_the_article(store):
     """The headline recommendations and the article's dated events are there, findable by search."""
-    security = store.cluster_detail("security")
+    security = store.roadmap.cluster_detail("security")
     steps = {s.key: s for _, group in security.steps_by_side for s in group}
     nato = [s for s in steps.values() if s.side.code == "BY" and "NATO" in s.title]
     assert nato, "Belarus's commitment not to abet aggression against NATO states"
-    pledge = store.step_detail(nato[0].key)
+    pledge = store.roadmap.step_detail(nato[0].key)
     counterparts = [p.counterpart_of(nato[0].key) for p in pledge.pairs]
     assert any(c.side.code == "US" and "government" in c.title.lower() for c in counterparts)
 
@@ -107,7 +109,7 @@ def test_seed_holds_the_brief_and_the_article(store):
 
 
 def test_overview_counts_and_next_move(store):
-    overview = {c.cluster.slug: c for c in store.cluster_overview()}
+    overview = {c.cluster.slug: c for c in store.roadmap.cluster_overview()}
     assert list(overview) == SLUGS
     sec = overview["security"]
     assert sec.steps_total == sum(p.total for p in sec.progress)
@@ -116,24 +118,26 @@ def test_overview_counts_and_next_move(store):
 
 
 def test_next_move_follows_status(store):
-    pair = store.open_commitments()[0][1][0]
+    pair = store.roadmap.open_commitments()[0][1][0]
     a, b = pair.first, pair.second
     assert {s.code for s in pair.owed_by} == {a.side.code, b.side.code}  # neither done: both owe
-    store.set_status(a.key, "done", actor="U1", note="signed")
-    after = store.step_detail(a.key).pairs
+    store.steps.set_status(a.key, "done", actor="U1", note="signed")
+    after = store.roadmap.step_detail(a.key).pairs
     moved = next(p for p in after if b.key in (p.first.key, p.second.key))
     assert [s.code for s in moved.owed_by] == [b.side.code]
     assert any(
-        any(x.code == b.side.code for x in p.owed_by) for _, ps in store.open_commitments(b.side.code) for p in ps
+        any(x.code == b.side.code for x in p.owed_by)
+        for _, ps in store.roadmap.open_commitments(b.side.code)
+        for p in ps
     )
 
 
 def test_set_status_records_history(store):
-    change = store.set_status("sec-1", "agreed", actor="U42", note="agreed in Minsk")
+    change = store.steps.set_status("sec-1", "agreed", actor="U42", note="agreed in Minsk")
     assert change.changed and change.old_status == "proposed" and change.step.status == "agreed"
-    again = store.set_status("SEC-1", "agreed", actor="U42")
+    again = store.steps.set_status("SEC-1", "agreed", actor="U42")
     assert not again.changed
-    history = store.step_detail("SEC-1").history
+    history = store.roadmap.step_detail("SEC-1").history
     assert [(h.actor, h.old_value, h.new_value, h.note) for h in history] == [
         ("U42", "proposed", "agreed", "agreed in Minsk")
     ]
@@ -141,13 +145,13 @@ def test_set_status_records_history(store):
 
 def test_unknown_step_status_and_cluster_name_the_choices(store):
     with pytest.raises(NotFound) as e:
-        store.set_status("SEC-99", "done", actor="U1")
+        store.steps.set_status("SEC-99", "done", actor="U1")
     assert "SEC-1" in e.value.choices
     with pytest.raises(NotFound) as e:
-        store.set_status("SEC-1", "finished", actor="U1")
+        store.steps.set_status("SEC-1", "finished", actor="U1")
     assert "done" in e.value.choices
     with pytest.raises(NotFound) as e:
-        store.resolve_cluster("securty")
+        store.roadmap.resolve_cluster("securty")
     assert e.value.suggestion == "security" and set(SLUGS) == set(e.value.choices)
 
 
@@ -163,7 +167,7 @@ def test_unknown_step_status_and_cluster_name_the_choices(store):
     ],
 )
 def test_cluster_resolution(store, term, slug):
-    assert store.resolve_cluster(term).slug == slug
+    assert store.roadmap.resolve_cluster(term).slug == slug
 
 
 def test_slack_message_is_stored_once(store):
@@ -171,11 +175,10 @@ def test_slack_message_is_stored_once(store):
         text="Border crossing at Kuźnica reopened",
         author="U7",
         cluster="mediation",
-        slack_channel="C1",
-        slack_ts="1700000000.000100",
+        slack=SlackMessage("C1", "1700000000.000100"),
     )
-    first = store.record_development(**kwargs)
-    second = store.record_development(**kwargs)
+    first = store.developments.record(**kwargs)
+    second = store.developments.record(**kwargs)
     assert first.created and not second.created
     assert first.development.id == second.development.id
     assert len(store.search("Kuźnica").developments) == 1
@@ -203,41 +206,39 @@ def test_unique_slack_message_is_a_database_constraint(engine, store):
 def test_development_text_is_capped_and_nothing_is_stored(store):
     before = store.search("zzlimit").developments
     with pytest.raises(Invalid, match="limit is 4,000"):
-        store.record_development(text="zzlimit " + "x" * 4000, author="U1", cluster="security")
+        store.developments.record(text="zzlimit " + "x" * 4000, author="U1", cluster="security")
     assert store.search("zzlimit").developments == before
 
 
 def test_export_import_round_trip(store, engine_factory, seed_doc):
-    store.set_status("ECO-1", "in_progress", actor="U9", note="talks opened")
-    store.record_development(
+    store.steps.set_status("ECO-1", "in_progress", actor="U9", note="talks opened")
+    store.developments.record(
         text="Talks opened",
         author="U9",
         step="ECO-1",
-        slack_channel="C9",
-        slack_ts="9.9",
-        permalink="https://policy.slack.com/archives/C9/p99",
+        slack=SlackMessage("C9", "9.9", "https://policy.slack.com/archives/C9/p99"),
     )
-    exported = store.export_roadmap()
+    exported = store.transfer.export_doc()
     text = dump(exported)
     reparsed = parse(text)
     assert reparsed == exported  # the YAML writer loses nothing
 
     other = RoadmapStore(engine_factory())
     db.upgrade(other.engine)
-    other.import_roadmap(reparsed)
-    assert other.export_roadmap() == exported
-    assert other.step_detail("ECO-1").history[0].note == "talks opened"
+    other.transfer.import_doc(reparsed)
+    assert other.transfer.export_doc() == exported
+    assert other.roadmap.step_detail("ECO-1").history[0].note == "talks opened"
     # Importing the same file again adds nothing.
-    counts = other.import_roadmap(reparsed)
+    counts = other.transfer.import_doc(reparsed)
     assert counts["developments"] == 0 and counts["pairs"] == 0 and counts["steps"] == 0
 
 
 def test_import_replace_restores_a_backup(store):
-    backup = store.export_roadmap()
-    store.set_status("SEC-1", "dropped", actor="U1")
-    store.import_roadmap(backup, replace=True)
-    assert store.step_detail("SEC-1").step.status == "proposed"
-    assert store.export_roadmap() == backup
+    backup = store.transfer.export_doc()
+    store.steps.set_status("SEC-1", "dropped", actor="U1")
+    store.transfer.import_doc(backup, replace=True)
+    assert store.roadmap.step_detail("SEC-1").step.status == "proposed"
+    assert store.transfer.export_doc() == backup
 
 
 def test_invalid_roadmap_files_are_refused_with_every_problem(seed_doc):
@@ -271,13 +272,13 @@ developments:
   - {date: 2025-08-08, cluster: borders, text: Initialled in Washington}
 """
     )
-    empty_store.import_roadmap(doc)
-    assert [c.slug for c in empty_store.clusters()] == ["borders"]
-    assert empty_store.info()["title"] == "Armenia–Azerbaijan peace track"
-    assert empty_store.cluster_overview()[0].open_pairs == 1
+    empty_store.transfer.import_doc(doc)
+    assert [c.slug for c in empty_store.roadmap.clusters()] == ["borders"]
+    assert empty_store.roadmap.info()["title"] == "Armenia–Azerbaijan peace track"
+    assert empty_store.roadmap.cluster_overview()[0].open_pairs == 1
 
 
 def test_seed_if_empty_only_once(empty_store, seed_doc):
-    assert empty_store.seed_if_empty(seed_doc) is True
-    assert empty_store.seed_if_empty(seed_doc) is False
-    assert len(empty_store.clusters()) == 6
+    assert empty_store.transfer.seed_if_empty(seed_doc) is True
+    assert empty_store.transfer.seed_if_empty(seed_doc) is False
+    assert len(empty_store.roadmap.clusters()) == 6

@@ -6,8 +6,10 @@ from datetime import date
 
 import pytest
 
-from handlers.commands import Caller, run_command
-from templates import esc, fit_limits, link, to_terminal, user
+from handlers.registry import Caller, run_command
+from templates import to_terminal
+from templates.filters import esc, link, user
+from templates.limits import fit_limits
 from tests.blockkit import assert_valid_message, message_text
 
 CALLER = Caller(user_id="U0ABCDEF", shareable=True, today=date(2025, 9, 1))
@@ -46,7 +48,7 @@ def test_empty_store_answers_too(empty_store):
 
 def test_long_lists_are_cut_with_a_count_and_a_hint(store):
     for i in range(30):
-        store.record_development(text=f"Item {i} " + "y" * 300, author="U0ABCDEF", cluster="security")
+        store.developments.record(text=f"Item {i} " + "y" * 300, author="U0ABCDEF", cluster="security")
     message = run_command(store, "find Item", CALLER).message
     assert_valid_message(message)
     assert "more developments match" in message_text(message)
@@ -81,7 +83,7 @@ def test_the_one_escaping_filter():
 
 
 def test_json_special_characters_in_user_text_render(store):
-    store.record_development(text='Quote " backslash \\ tab\t newline\n end', author="U0ABCDEF", cluster="security")
+    store.developments.record(text='Quote " backslash \\ tab\t newline\n end', author="U0ABCDEF", cluster="security")
     message = run_command(store, "status security", CALLER).message
     assert_valid_message(message)
     assert 'Quote " backslash \\ tab' in message_text(message)
@@ -93,7 +95,7 @@ def test_unchanged_status_is_rendered_once_and_a_change_renders_again(store):
     assert (
         run_command(store, "status security", Caller(user_id="U0ABCDEF", today=date(2025, 9, 2))).message is not first
     )
-    store.set_status("SEC-1", "done", actor="U0ABCDEF")
+    store.steps.set_status("SEC-1", "done", actor="U0ABCDEF")
     after = run_command(store, "status security", CALLER).message
     assert after is not first
     assert "✅ done" in message_text(after) and message_text(after) != message_text(first)

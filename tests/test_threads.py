@@ -13,8 +13,8 @@ from sqlalchemy import event
 
 from bot.app import create_app
 from bot.web import SlackWSGI
-from handlers.commands import Caller, run_command
-from store import api as store_api
+from handlers.registry import Caller, run_command
+from store import threads as store_threads
 from store.views import ThreadSlot
 from tests.blockkit import assert_valid_message, message_text
 from tests.fakes import Scripted
@@ -42,7 +42,7 @@ def run_threads(web, fake_slack, channel: str = CHANNEL, user: str = "U100") -> 
 
 
 def threads_of(store, channel: str = CHANNEL) -> dict[str, str]:
-    return {t["cluster"]: t["ts"] for t in store.export_roadmap().get("threads", []) if t["channel"] == channel}
+    return {t["cluster"]: t["ts"] for t in store.transfer.export_doc().get("threads", []) if t["channel"] == channel}
 
 
 def reply(text: str, thread_ts: str, ts: str = REPLY_TS, user: str = "U200", channel: str = CHANNEL, **extra) -> dict:
@@ -60,7 +60,7 @@ def reply(text: str, thread_ts: str, ts: str = REPLY_TS, user: str = "U200", cha
 
 
 def slack_developments(store) -> list[dict]:
-    return [d for d in store.export_roadmap()["developments"] if d.get("slack")]
+    return [d for d in store.transfer.export_doc()["developments"] if d.get("slack")]
 
 
 @pytest.fixture
@@ -107,7 +107,7 @@ def test_threads_posts_one_parent_per_cluster_and_remembers_each(web, fake_slack
     assert sorted(remembered) == sorted(SLUGS)
     assert sorted(remembered.values()) == sorted(m["ts"] for m in fake_slack.history[CHANNEL])
     for slug, ts in remembered.items():
-        assert store.thread_cluster(CHANNEL, ts) == slug
+        assert store.threads.cluster_of(CHANNEL, ts) == slug
     assert_valid_message({"text": summary["text"], "blocks": summary["blocks"]})
     assert "Posted" in message_text({"text": summary["text"], "blocks": summary["blocks"]})
 
@@ -182,23 +182,23 @@ def test_threads_in_the_console_says_it_only_works_in_slack(store):
 
 def test_two_runs_in_one_channel_claim_each_cluster_once(store):
     with ThreadPoolExecutor(max_workers=4) as pool:
-        runs = list(pool.map(lambda n: store.claim_cluster_threads("C1", f"U{n}"), range(4)))
+        runs = list(pool.map(lambda n: store.threads.claim_all("C1", f"U{n}"), range(4)))
     claims = [slot for run in runs for slot in run if slot.claim]
     assert sorted(s.cluster for s in claims) == sorted(SLUGS)  # each cluster claimed by exactly one run
     winner = next(s for s in claims if s.cluster == "security")
-    assert store.confirm_cluster_thread("C1", "security", winner.claim, "1.000001")
-    assert store.thread_cluster("C1", "1.000001") == "security"
-    again = {s.cluster: s for s in store.claim_cluster_threads("C1", "U9")}
+    assert store.threads.confirm("C1", "security", winner.claim, "1.000001")
+    assert store.threads.cluster_of("C1", "1.000001") == "security"
+    again = {s.cluster: s for s in store.threads.claim_all("C1", "U9")}
     assert again["security"].ts == "1.000001" and again["economic"] == ThreadSlot("economic")
 
 
 def test_a_claim_left_by_a_dead_run_is_taken_over(store, monkeypatch):
-    dead = {s.cluster: s.claim for s in store.claim_cluster_threads("C1", "U1")}
-    monkeypatch.setattr(store_api, "PENDING_CLAIM_SECONDS", -1)
-    fresh = {s.cluster: s.claim for s in store.claim_cluster_threads("C1", "U2")}
+    dead = {s.cluster: s.claim for s in store.threads.claim_all("C1", "U1")}
+    monkeypatch.setattr(store_threads, "PENDING_CLAIM_SECONDS", -1)
+    fresh = {s.cluster: s.claim for s in store.threads.claim_all("C1", "U2")}
     assert all(fresh.values()) and not set(fresh.values()) & set(dead.values())
-    assert not store.confirm_cluster_thread("C1", "security", dead["security"], "1.000001")  # too late
-    assert store.confirm_cluster_thread("C1", "security", fresh["security"], "1.000002")
+    assert not store.threads.confirm("C1", "security", dead["security"], "1.000001")  # too late
+    assert store.threads.confirm("C1", "security", fresh["security"], "1.000002")
 
 
 # -- replies -----------------------------------------------------------------------------------------------------
@@ -209,19 +209,19 @@ def test_reply_in_a_cluster_thread_is_recorded_with_date_permalink_and_receipt(w
     assert response.status == 200
     reaction = fake_slack.wait_for("reactions.add")
     assert [(r.body["name"], r.body["timestamp"]) for r in reaction] == [("memo", REPLY_TS)]
-    dev = store.slack_development(CHANNEL, REPLY_TS)
+    dev = store.developments.of_message(CHANNEL, REPLY_TS)
     assert dev.cluster == "security" and dev.step is None and dev.author == "U200"
     assert dev.text == "Minsk restated its pledge (https://example.org) & more"
     assert dev.occurred_on == date(2025, 7, 31)  # the message's date in ROADMAP_TIMEZONE, not UTC
     assert dev.permalink == f"https://policy.slack.com/archives/{CHANNEL}/p{REPLY_TS.replace('.', '')}"
-    assert store.cluster_detail("security").developments[0].text == dev.text
+    assert store.roadmap.cluster_detail("security").developments[0].text == dev.text
 
 
 def test_a_failing_permalink_loses_neither_the_reply_nor_its_receipt(web, fake_slack, store, threads):
     fake_slack.script("chat.getPermalink", *[Scripted(drop=True)] * 3)  # the reader client retries twice
     assert send_event(web, reply("Talks resumed", threads["security"])).status == 200
     assert fake_slack.wait_for("reactions.add", timeout=15)  # after the reader client's retry backoff
-    dev = store.slack_development(CHANNEL, REPLY_TS)
+    dev = store.developments.of_message(CHANNEL, REPLY_TS)
     assert dev.text == "Talks resumed" and dev.permalink is None
     assert len(fake_slack.calls_to("chat.getPermalink")) == 3
 
@@ -249,8 +249,8 @@ def test_a_failed_write_answers_500_so_slack_retries_and_the_retry_records_it(we
 
 def test_a_reply_naming_a_step_is_linked_to_it(web, fake_slack, store, threads):
     send_event(web, reply("Progress on sec-2 reported by both sides", threads["security"]))
-    assert store.slack_development(CHANNEL, REPLY_TS).step == "SEC-2"
-    assert store.step_detail("SEC-2").developments[0].text.startswith("Progress on sec-2")
+    assert store.developments.of_message(CHANNEL, REPLY_TS).step == "SEC-2"
+    assert store.roadmap.step_detail("SEC-2").developments[0].text.startswith("Progress on sec-2")
 
 
 def test_an_editors_status_reply_changes_the_step_once(settings, store, fake_slack):
@@ -260,7 +260,7 @@ def test_an_editors_status_reply_changes_the_step_once(settings, store, fake_sla
     event_ = reply("SEC-2 done: signed in Minsk", parent, user="UEDITOR")
     assert send_event(web, event_).status == 200
     assert send_event(web, event_, event_id="Ev2", retry=1).status == 200
-    detail = store.step_detail("SEC-2")
+    detail = store.roadmap.step_detail("SEC-2")
     assert detail.step.status == "done"
     assert [(h.actor, h.new_value, h.note) for h in detail.history] == [("UEDITOR", "done", "signed in Minsk")]
     assert detail.developments[0].text == "SEC-2 done: signed in Minsk"
@@ -272,27 +272,27 @@ def test_a_status_change_lost_after_its_reply_was_stored_is_applied_by_the_retry
     event_ = reply("ECO-2 agreed: initialled in Minsk", threads["economic"])
     with development_inserts_fail(store.engine, "UPDATE STEP"):
         assert send_event(web, event_).status >= 500
-    assert store.slack_development(CHANNEL, REPLY_TS) is not None  # the reply itself was committed
-    assert store.step_detail("ECO-2").step.status == "proposed"
+    assert store.developments.of_message(CHANNEL, REPLY_TS) is not None  # the reply itself was committed
+    assert store.roadmap.step_detail("ECO-2").step.status == "proposed"
     assert send_event(web, event_, retry=1).status == 200
-    detail = store.step_detail("ECO-2")
+    detail = store.roadmap.step_detail("ECO-2")
     assert detail.step.status == "agreed" and len(detail.history) == 1
 
 
 def test_a_late_retry_does_not_undo_a_newer_status_change(web, fake_slack, store, threads):
     event_ = reply("ECO-2 agreed: initialled in Minsk", threads["economic"])
     send_event(web, event_)
-    store.set_status("ECO-2", "stalled", actor="U1", note="talks paused")
+    store.steps.set_status("ECO-2", "stalled", actor="U1", note="talks paused")
     send_event(web, event_, event_id="Ev2", retry=3)
-    assert store.step_detail("ECO-2").step.status == "stalled"
+    assert store.roadmap.step_detail("ECO-2").step.status == "stalled"
 
 
 def test_a_non_editors_status_reply_is_recorded_without_changing_the_step(settings, store, fake_slack):
     web = app_with(settings, store, editors=("UEDITOR",))
     run_threads(web, fake_slack, user="UEDITOR")
-    before = store.step_detail("SEC-2").step.status
+    before = store.roadmap.step_detail("SEC-2").step.status
     send_event(web, reply("SEC-2 done: signed in Minsk", threads_of(store)["security"], user="U200"))
-    detail = store.step_detail("SEC-2")
+    detail = store.roadmap.step_detail("SEC-2")
     assert detail.step.status == before and detail.history == []
     assert detail.developments[0].text == "SEC-2 done: signed in Minsk"
     note = fake_slack.wait_for("chat.postEphemeral")
@@ -302,8 +302,8 @@ def test_a_non_editors_status_reply_is_recorded_without_changing_the_step(settin
 
 def test_a_status_word_that_runs_on_into_a_sentence_is_not_a_status_change(web, fake_slack, store, threads):
     send_event(web, reply("SEC-2 agreed to meet again on Monday", threads["security"]))
-    assert store.step_detail("SEC-2").step.status == "proposed"
-    assert store.slack_development(CHANNEL, REPLY_TS).step == "SEC-2"
+    assert store.roadmap.step_detail("SEC-2").step.status == "proposed"
+    assert store.developments.of_message(CHANNEL, REPLY_TS).step == "SEC-2"
 
 
 def test_an_edit_updates_the_development_and_an_older_edit_does_not_undo_it(web, fake_slack, store, threads):
@@ -324,12 +324,12 @@ def test_an_edit_updates_the_development_and_an_older_edit_does_not_undo_it(web,
         return send_event(web, changed, event_id=event_id)
 
     assert edit("Talks in Warsaw about SEC-3", "1754006500.000000", "EvE2").status == 200
-    dev = store.slack_development(CHANNEL, REPLY_TS)
+    dev = store.developments.of_message(CHANNEL, REPLY_TS)
     assert dev.text == "Talks in Warsaw about SEC-3" and dev.step == "SEC-3"
     edited = next(d for d in slack_developments(store) if d["slack"]["ts"] == REPLY_TS)["edited_at"]
     assert edited.timestamp() == 1754006500
     assert edit("Talks in Riga", "1754006450.000000", "EvE1").status == 200  # delivered late
-    assert store.slack_development(CHANNEL, REPLY_TS).text == "Talks in Warsaw about SEC-3"
+    assert store.developments.of_message(CHANNEL, REPLY_TS).text == "Talks in Warsaw about SEC-3"
     assert len(slack_developments(store)) == 1
 
 
@@ -348,17 +348,17 @@ def test_a_deleted_reply_is_retracted_kept_in_history_but_no_longer_shown(web, f
     }
     assert send_event(web, deleted, event_id="EvD").status == 200
     assert send_event(web, deleted, event_id="EvD", retry=1).status == 200
-    assert store.slack_development(CHANNEL, REPLY_TS).retracted
+    assert store.developments.of_message(CHANNEL, REPLY_TS).retracted
     assert not store.search("Unconfirmed rumour").developments
-    assert all("rumour" not in d.text for d in store.cluster_detail("security").developments)
+    assert all("rumour" not in d.text for d in store.roadmap.cluster_detail("security").developments)
     assert slack_developments(store)[0]["retracted_at"].timestamp() == 1754006600
     send_event(web, reply("Unconfirmed rumour about talks", parent), event_id="EvLate", retry=3)
-    assert store.slack_development(CHANNEL, REPLY_TS).retracted  # a late retry does not bring it back
+    assert store.developments.of_message(CHANNEL, REPLY_TS).retracted  # a late retry does not bring it back
 
 
 def test_a_thread_broadcast_is_a_reply_and_is_recorded(web, fake_slack, store, threads):
     send_event(web, reply("Also sent to the channel", threads["ukraine"], subtype="thread_broadcast"))
-    assert store.slack_development(CHANNEL, REPLY_TS).cluster == "ukraine"
+    assert store.developments.of_message(CHANNEL, REPLY_TS).cluster == "ukraine"
 
 
 def test_messages_that_are_not_human_replies_in_cluster_threads_are_ignored_but_acknowledged(

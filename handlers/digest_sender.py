@@ -1,4 +1,4 @@
-"""The digest: build it from the store, render it, and post it exactly once per (channel, slot).
+"""The digest sender: build the digest from the store, render it, and post it exactly once per (channel, slot).
 
 Exactly once, in this order:
 1. claim (channel, period) in `digest_run` (store.claim_digest: a unique constraint, not memory);
@@ -7,7 +7,7 @@ Exactly once, in this order:
    period and part number), found with conversations.history / conversations.replies;
 3. post the missing parts with a client that retries only 429 (nothing was posted; Retry-After honoured);
    after a 5xx or a connection error the message may have gone out anyway, so the marker is checked before
-   posting again (PITFALLS §2), with a short backoff between tries;
+   posting again (docs/stack-traps.md, slack_sdk), with a short backoff between tries;
 4. record the outcome: sent with the first message's ts, or failed with the reason. A failed slot is retried
    by a later tick (with backoff) while it is within the grace period.
 """
@@ -28,9 +28,9 @@ from zoneinfo import ZoneInfo
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.clock import ScheduleError, Target, due_slot, period_of
-from bot.settings import Settings
+from handlers.context import HandlerSettings, digest_defaults
 from store.api import RoadmapStore
+from store.schedule import ScheduleError, Target, due_slot, period_of
 from store.views import DigestRunView
 from templates import render_thread
 
@@ -67,7 +67,7 @@ def retry_backoff(attempts: int) -> timedelta:
 class DigestSender:
     def __init__(
         self,
-        settings: Settings,
+        settings: HandlerSettings,
         store: RoadmapStore,
         poster: WebClient,
         reader: WebClient,
@@ -87,30 +87,21 @@ class DigestSender:
 
     # -- what and where ----------------------------------------------------------------------------------------
     def targets(self) -> list[Target]:
-        """Schedules set from Slack (per channel), plus the environment's default for ROADMAP_DIGEST_CHANNEL
-        unless that channel has its own row (`/roadmap digest off` is such a row)."""
-        rows = self.store.digest_schedules()
-        out = [Target(r.channel, r.cron, r.timezone, r.updated_at) for r in rows if r.enabled]
-        default = self.settings.digest_channel
-        if default and all(r.channel != default for r in rows):
-            out.append(Target(default, self.settings.digest_schedule, self.settings.timezone, None, "env"))
-        return out
+        """Every enabled schedule (store.schedule.targets has the rule)."""
+        return self.store.digests.targets(digest_defaults(self.settings))
 
     def channel_for(self, current: str | None) -> str | None:
-        """Where `digest now` posts: the current channel when it has its own schedule, else the digest channel,
-        else the current channel."""
-        if current and (row := self.store.digest_schedule(current)) and row.enabled:
-            return current
-        return self.settings.digest_channel or current
+        """Where `digest now` posts (store.schedule.digest_channel has the rule)."""
+        return self.store.digests.channel_for(current, digest_defaults(self.settings))
 
     def build(self, channel: str | None, now: datetime | None = None, timezone: str | None = None) -> list[dict]:
         """The digest as Slack messages: the first, then the replies of its thread (each ≤ 50 blocks)."""
         now = now or datetime.now(UTC)
         tz = ZoneInfo(timezone or self._timezone(channel))
-        last = self.store.last_sent_digest(channel) if channel else None
+        last = self.store.digests.last_sent(channel) if channel else None
         since = last.claimed_at if last else now - FIRST_DIGEST_WINDOW
         today = now.astimezone(tz).date()
-        content = self.store.digest_content(
+        content = self.store.digests.content(
             today=today,
             since=since,
             stale_days=self.settings.stale_days,
@@ -121,8 +112,7 @@ class DigestSender:
         return render_thread("digest.json.j2", data)
 
     def _timezone(self, channel: str | None) -> str:
-        row = self.store.digest_schedule(channel) if channel else None
-        return row.timezone if row else self.settings.timezone
+        return self.store.digests.schedule_for(channel, digest_defaults(self.settings)).timezone
 
     # -- when --------------------------------------------------------------------------------------------------
     def run_due(self, targets: Iterable[Target] | None = None, now: datetime | None = None) -> list[Outcome]:
@@ -148,7 +138,7 @@ class DigestSender:
         slot = due_slot(target.cron, target.timezone, now, self.grace, target.not_before)
         if slot is None:
             return None
-        claim = self.store.claim_digest(
+        claim = self.store.digests.claim(
             target.channel,
             period_of(slot),
             self._worker(),
@@ -165,7 +155,7 @@ class DigestSender:
         so a double-submitted command posts once."""
         now = now or datetime.now(UTC)
         period = "manual/" + now.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
-        claim = self.store.claim_digest(
+        claim = self.store.digests.claim(
             channel, period, self._worker(), now=now, stale_after=STALE_CLAIM, retry_after=lambda _: timedelta(0)
         )
         if claim is None:
@@ -197,7 +187,7 @@ class DigestSender:
         except Exception as exc:  # a bug or the store: still recorded, so the slot is retried, not lost
             log.exception("digest for %s (%s) crashed", channel, period)
             return self._failed(claim, f"internal error: {exc!r}", parts)
-        if not self.store.finish_digest(claim, now=datetime.now(UTC), message_ts=parent):
+        if not self.store.digests.finish(claim, now=datetime.now(UTC), message_ts=parent):
             # Another worker took the claim over as stale; it checks Slack's markers, so nothing is doubled.
             log.warning("digest for %s (%s): claim was taken over before the outcome was recorded", channel, period)
         log.info("digest for %s (%s) sent in %d part(s), attempt %d", channel, period, parts, claim.attempts)
@@ -212,7 +202,7 @@ class DigestSender:
             reason,
             retry_backoff(claim.attempts),
         )
-        self.store.finish_digest(claim, now=datetime.now(UTC), error=reason)
+        self.store.digests.finish(claim, now=datetime.now(UTC), error=reason)
         return Outcome(claim.channel, claim.period, "failed", None, parts, reason)
 
     def _post(self, channel: str, period: str, number: int, parts: int, message: dict, parent: str | None) -> str:

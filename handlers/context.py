@@ -1,0 +1,91 @@
+"""What every listener works with, typed: the store, the Slack clients, the editor check, the settings a handler
+reads, and a way to run slow work after the answer. The bot builds one `Services` per app and puts it in Bolt's
+context; a listener takes it back with `Services.of(context)` (Bolt injects listener arguments by name, so the
+object rides under one key, but no handler reads that key itself)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from slack_sdk import WebClient
+
+from handlers.commands import Caller
+from handlers.editors import Editors
+from store.api import RoadmapStore
+from store.schedule import Defaults
+
+log = logging.getLogger(__name__)
+_KEY = "services"
+
+
+class HandlerSettings(Protocol):
+    """The settings handlers read (bot.settings.Settings has them all)."""
+
+    timezone: str
+    digest_channel: str | None
+    digest_schedule: str
+    stale_days: int
+    digest_grace_hours: int
+
+    @property
+    def tz(self) -> ZoneInfo: ...
+
+
+@dataclass(frozen=True)
+class SlackClients:
+    """Two retry policies, because chat.postMessage has no idempotency key (docs/stack-traps.md, slack_sdk):
+    `poster` retries only 429 (nothing was posted), `reader` also connection errors and 5xx; `lookup` is for
+    reads inside a slash command's 3 s window (short timeout)."""
+
+    poster: WebClient
+    reader: WebClient
+    lookup: WebClient | None = None
+
+
+def digest_defaults(settings: HandlerSettings) -> Defaults:
+    return Defaults(settings.digest_channel, settings.digest_schedule, settings.timezone)
+
+
+@dataclass
+class Services:
+    settings: HandlerSettings
+    store: RoadmapStore
+    clients: SlackClients
+    editors: Editors
+    executor: Executor
+
+    @classmethod
+    def of(cls, context: Any) -> Services:
+        services = context[_KEY]
+        assert isinstance(services, cls), "the app's middleware did not provide Services"
+        return services
+
+    def provide(self, context: Any) -> None:
+        context[_KEY] = self
+
+    def caller(self, user_id: str, channel_id: str | None = None, shareable: bool = True) -> Caller:
+        return Caller(
+            user_id=user_id or "unknown",
+            channel_id=channel_id,
+            editor=lambda: self.editors.is_editor(user_id),
+            editors=self.editors.ids,
+            today=datetime.now(self.settings.tz).date(),
+            shareable=shareable,
+        )
+
+    def after_response(self, fn: Callable[[], None], what: str) -> None:
+        """Run slow work (Web API calls) after the HTTP answer has gone back to Slack."""
+
+        def run() -> None:
+            try:
+                fn()
+            except Exception:
+                log.exception("background task failed: %s", what)
+
+        self.executor.submit(run)

@@ -1,0 +1,221 @@
+"""Query pieces and row → view conversions that several domain modules share (pairs, latest developments,
+steps by id). Bounded queries only: every list is an index range scan or a count grouped by a few columns."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from sqlalchemy import Integer, and_, case, func, or_, select
+from sqlalchemy.orm import aliased
+from sqlmodel import Session
+
+from store.errors import NotFound
+from store.models import CLOSED_STATUSES, OPEN_STATUSES, Cluster, Development, Reciprocity, Side, Step
+from store.names import normalize_step_key, unknown_step
+from store.views import ClusterRef, DevelopmentView, PairView, SideView, StepView
+
+# Built once: fresh aliases per call cost more than the query.
+PAIR_ALIASES = (
+    aliased(Step, name="step_a"),
+    aliased(Step, name="step_b"),
+    aliased(Side, name="side_a"),
+    aliased(Side, name="side_b"),
+    aliased(Cluster, name="cluster_a"),
+    aliased(Cluster, name="cluster_b"),
+)
+
+
+def as_int(condition):
+    """A boolean condition as 0/1, for SUM() counts on both backends."""
+    return func.cast(condition, Integer)
+
+
+def cluster_ref(c: Cluster) -> ClusterRef:
+    return ClusterRef(c.slug, c.prefix, c.title, c.summary)
+
+
+def step_view(step: Step, side: Side, cluster_slug: str) -> StepView:
+    return StepView(
+        key=step.key,
+        cluster=cluster_slug,
+        side=SideView(side.code, side.name),
+        title=step.title,
+        detail=step.detail,
+        status=step.status,
+        due_on=step.due_on,
+        source=step.source,
+        source_url=step.source_url,
+        updated_at=step.updated_at,
+    )
+
+
+def dev_view(d: Development, cluster_slug: str, step_key: str | None) -> DevelopmentView:
+    return DevelopmentView(
+        id=d.id,
+        cluster=cluster_slug,
+        step=step_key,
+        text=d.text,
+        author=d.author,
+        occurred_on=d.occurred_on,
+        precision=d.precision,
+        recorded_at=d.recorded_at,
+        source=d.source,
+        url=d.url,
+        permalink=d.permalink,
+        slack_channel=d.slack_channel,
+        slack_ts=d.slack_ts,
+        retracted=d.retracted_at is not None,
+    )
+
+
+def find_step(s: Session, key: str) -> Step:
+    """The step with this id (as typed: `sec-1` works); NotFound naming the valid ids otherwise."""
+    norm = normalize_step_key(key) or key.strip().upper()
+    step = s.exec(select(Step).where(Step.key == norm)).scalars().first()
+    if step is None:
+        raise unknown_step(key, list(s.exec(select(Step.key)).scalars()))
+    return step
+
+
+def find_cluster_id(s: Session, slug: str) -> int:
+    cluster_id = s.exec(select(Cluster.id).where(Cluster.slug == slug)).scalar()
+    if cluster_id is None:
+        slugs = list(s.exec(select(Cluster.slug).order_by(Cluster.position)).scalars())
+        raise NotFound("cluster", slug, slugs)
+    return cluster_id
+
+
+def development_view(s: Session, dev_id: int) -> DevelopmentView:
+    row = s.exec(
+        select(Development, Cluster.slug, Step.key)
+        .join(Cluster, Cluster.id == Development.cluster_id)
+        .outerjoin(Step, Step.id == Development.step_id)
+        .where(Development.id == dev_id)
+    ).one()
+    return dev_view(*row)
+
+
+def latest_developments(s: Session, condition, limit: int) -> list[DevelopmentView]:
+    rows = s.exec(
+        select(Development, Cluster.slug, Step.key)
+        .join(Cluster, Cluster.id == Development.cluster_id)
+        .outerjoin(Step, Step.id == Development.step_id)
+        .where(condition, Development.retracted_at.is_(None))
+        .order_by(Development.occurred_on.desc(), Development.id.desc())
+        .limit(limit)
+    ).all()
+    return [dev_view(*r) for r in rows]
+
+
+def pairs(
+    s: Session,
+    cluster_id: int | None = None,
+    step_id: int | None = None,
+    limit: int | None = None,
+    pair_ids=None,
+) -> dict[int, list[PairView]]:
+    """Reciprocal pairs keyed by the cluster of their first step (the first `limit` of them, if given)."""
+    a, b, sa_, sb, ca, cb = PAIR_ALIASES
+    q = (
+        select(a, sa_, ca.slug, b, sb, cb.slug)
+        .select_from(Reciprocity)
+        .join(a, a.id == Reciprocity.step_id)
+        .join(b, b.id == Reciprocity.counterpart_id)
+        .join(sa_, sa_.id == a.side_id)
+        .join(sb, sb.id == b.side_id)
+        .join(ca, ca.id == a.cluster_id)
+        .join(cb, cb.id == b.cluster_id)
+        .order_by(a.cluster_id, a.number, b.number)
+    )
+    if cluster_id is not None:
+        q = q.where(pair_in_cluster(cluster_id))
+    if step_id is not None:
+        # On the pair's own indexed columns, so both backends probe ix_reciprocity_* instead of scanning pairs.
+        q = q.where(or_(Reciprocity.step_id == step_id, Reciprocity.counterpart_id == step_id))
+    if pair_ids is not None:
+        q = q.where(Reciprocity.id.in_(pair_ids))
+    if limit is not None:
+        q = q.limit(limit)
+    out: dict[int, list[PairView]] = defaultdict(list)
+    for st_a, sd_a, cs_a, st_b, sd_b, cs_b in s.exec(q).all():
+        pair = PairView(step_view(st_a, sd_a, cs_a), step_view(st_b, sd_b, cs_b))
+        key = cluster_id if cluster_id is not None else st_a.cluster_id
+        out[key].append(pair)
+    return out
+
+
+def pair_in_cluster(cluster_id: int):
+    """Pairs with a step in the cluster, found through the indexes (the cluster's step ids, then the pairs'
+    step columns) rather than by joining every pair first."""
+    ids = select(Step.id).where(Step.cluster_id == cluster_id)
+    return or_(Reciprocity.step_id.in_(ids), Reciprocity.counterpart_id.in_(ids))
+
+
+def _state(status):
+    """A step's status as the three states that decide a pair: done, dropped, or open."""
+    return case((status == "done", "done"), (status == "dropped", "dropped"), else_="open")
+
+
+def state_step(side: SideView, state: str) -> StepView:
+    """A stand-in step of `side` in `state`, so that PairView keeps the one rule of who owes a move."""
+    status = state if state in CLOSED_STATUSES else "proposed"
+    return StepView("", "", side, "", "", status, None, "", None)
+
+
+def pair_tally(s: Session, cluster_id: int | None = None) -> dict[int, list[tuple[int, str, int, str, int]]]:
+    """Pairs counted by (cluster of the first step, each step's side and state): rows bounded by the number of
+    sides and states, however many pairs there are."""
+    a, b = PAIR_ALIASES[0], PAIR_ALIASES[1]
+    state_a, state_b = _state(a.status), _state(b.status)
+    q = (
+        select(a.cluster_id, a.side_id, state_a, b.side_id, state_b, func.count())
+        .select_from(Reciprocity)
+        .join(a, a.id == Reciprocity.step_id)
+        .join(b, b.id == Reciprocity.counterpart_id)
+        .group_by(a.cluster_id, a.side_id, state_a, b.side_id, state_b)
+    )
+    if cluster_id is not None:
+        q = q.where(pair_in_cluster(cluster_id))
+    out: dict[int, list[tuple[int, str, int, str, int]]] = defaultdict(list)
+    for c_id, a_side, a_state, b_side, b_state, n in s.exec(q).all():
+        out[cluster_id if cluster_id is not None else c_id].append((a_side, a_state, b_side, b_state, int(n)))
+    return out
+
+
+Tally = list[tuple[int, str, int, str, int]]
+
+
+def tallied_pairs(tally: Tally, sides: dict[int, SideView]) -> list[tuple[PairView, int]]:
+    """A tally's rows as (representative pair, how many such pairs)."""
+    return [(PairView(state_step(sides[a], sa), state_step(sides[b], sb)), n) for a, sa, b, sb, n in tally]
+
+
+def first_per_cluster(condition, order_by: tuple, n: int):
+    """Ids of the first `n` steps per cluster that meet `condition`, in `order_by` order (a window function)."""
+    ranked = (
+        select(Step.id.label("id"), func.row_number().over(partition_by=Step.cluster_id, order_by=order_by).label("rn"))
+        .where(condition)
+        .subquery()
+    )
+    return select(ranked.c.id).where(ranked.c.rn <= n)
+
+
+def first_open_pairs(n: int):
+    """Ids of the first `n` open pairs per cluster (of the first step): those where exactly one side owes the next
+    move (its counterpart is done) first, then by step number."""
+    a, b = aliased(Step), aliased(Step)
+    a_open, b_open = a.status.in_(OPEN_STATUSES), b.status.in_(OPEN_STATUSES)
+    one_owes = or_(and_(a.status == "done", b_open), and_(b.status == "done", a_open))
+    ranked = (
+        select(
+            Reciprocity.id.label("id"),
+            func.row_number()
+            .over(partition_by=a.cluster_id, order_by=(case((one_owes, 0), else_=1), a.number, b.number))
+            .label("rn"),
+        )
+        .join(a, a.id == Reciprocity.step_id)
+        .join(b, b.id == Reciprocity.counterpart_id)
+        .where(or_(a_open, b_open))
+        .subquery()
+    )
+    return select(ranked.c.id).where(ranked.c.rn <= n)

@@ -1,0 +1,221 @@
+"""Reading the roadmap: its clusters, sides and steps, and the status answers (overview, cluster, step,
+open commitments). Every answer is a plain view, cached per process under data_version (store.cache)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from sqlalchemy import func, select
+
+from store import names
+from store.base import Database
+from store.cache import ReadCache, cached_read
+from store.errors import NotFound
+from store.models import Cluster, Development, RoadmapInfo, Side, Step, StepChange
+from store.queries import (
+    as_int,
+    cluster_ref,
+    find_step,
+    latest_developments,
+    pair_tally,
+    step_view,
+    tallied_pairs,
+)
+from store.queries import (
+    pairs as list_pairs,
+)
+from store.views import (
+    ChangeView,
+    ClusterDetail,
+    ClusterRef,
+    ClusterSummary,
+    PairView,
+    SideProgress,
+    SideView,
+    StepDetail,
+    StepView,
+)
+
+
+class Roadmap:
+    def __init__(self, db: Database, cache: ReadCache):
+        self.db = db
+        self.cache = cache
+
+    # -- what the roadmap is made of ----------------------------------------------------------------------------
+    @cached_read
+    def info(self) -> dict[str, str]:
+        with self.db.session() as s:
+            return {r.key: r.value for r in s.exec(select(RoadmapInfo)).scalars()}
+
+    def title(self) -> str:
+        return self.info().get("title", "Roadmap")
+
+    @cached_read
+    def clusters(self) -> list[ClusterRef]:
+        with self.db.session() as s:
+            return [cluster_ref(c) for c in s.exec(select(Cluster).order_by(Cluster.position)).scalars()]
+
+    def cluster_title(self, slug: str) -> str:
+        return next((c.title for c in self.clusters() if c.slug == slug), slug)
+
+    @cached_read
+    def sides(self) -> list[SideView]:
+        with self.db.session() as s:
+            return [SideView(x.code, x.name) for x in s.exec(select(Side).order_by(Side.position)).scalars()]
+
+    def resolve_cluster(self, term: str) -> ClusterRef:
+        """Slug, step prefix, unambiguous slug prefix, or a word of the title (case-insensitive)."""
+        return names.resolve_cluster(self.clusters(), term)
+
+    def resolve_side(self, term: str) -> SideView:
+        return names.resolve_side(self.sides(), term)
+
+    def step_exists(self, key: str) -> bool:
+        with self.db.session() as s:
+            return s.exec(select(Step.id).where(Step.key == key)).first() is not None
+
+    def steps_by_cluster(self) -> list[tuple[ClusterRef, list[StepView]]]:
+        """Every cluster with its steps in order (for pickers)."""
+        with self.db.session() as s:
+            clusters = s.exec(select(Cluster).order_by(Cluster.position)).scalars().all()
+            rows = s.exec(
+                select(Step, Side, Cluster.slug)
+                .join(Side, Side.id == Step.side_id)
+                .join(Cluster, Cluster.id == Step.cluster_id)
+                .order_by(Cluster.position, Step.number, Side.position)
+            ).all()
+        steps: dict[str, list[StepView]] = defaultdict(list)
+        for step, side, slug in rows:
+            steps[slug].append(step_view(step, side, slug))
+        return [(cluster_ref(c), steps[c.slug]) for c in clusters]
+
+    # -- status answers -----------------------------------------------------------------------------------------
+    @cached_read
+    def cluster_overview(self) -> list[ClusterSummary]:
+        """Every cluster: progress per side, open pairs, who owes the next move, latest development.
+
+        Bounded queries only: steps and pairs are counted in SQL (grouped by cluster, side and state, so the
+        answer's size does not grow with the roadmap), and the latest development is one index probe per cluster.
+        """
+        with self.db.session() as s:
+            latest = (
+                select(Development.occurred_on)
+                .where(Development.cluster_id == Cluster.id, Development.retracted_at.is_(None))
+                .order_by(Development.occurred_on.desc(), Development.id.desc())
+                .limit(1)
+                .correlate(Cluster)
+                .scalar_subquery()
+            )
+            clusters = s.exec(select(Cluster, latest).order_by(Cluster.position)).all()
+            side_rows = s.exec(select(Side)).scalars().all()
+            sides = {x.id: SideView(x.code, x.name) for x in side_rows}
+            side_order = {x.id: x.position for x in side_rows}
+            counts = s.exec(
+                select(Step.cluster_id, Step.side_id, func.count(), func.sum(as_int(Step.status == "done"))).group_by(
+                    Step.cluster_id, Step.side_id
+                )
+            ).all()
+            tallies = pair_tally(s)
+        progress: dict[int, list[SideProgress]] = defaultdict(list)
+        for cluster_id, side_id, total, done in sorted(counts, key=lambda r: side_order[r[1]]):
+            progress[cluster_id].append(SideProgress(sides[side_id], int(done or 0), int(total)))
+        out = []
+        for cluster, latest_on in clusters:
+            open_pairs = 0
+            owed: dict[str, int] = defaultdict(int)
+            owed_sides: dict[str, SideView] = {}
+            for pair, n in tallied_pairs(tallies.get(cluster.id, []), sides):
+                if not pair.is_open:
+                    continue
+                open_pairs += n
+                for side in pair.owed_by:
+                    owed[side.code] += n
+                    owed_sides[side.code] = side
+            out.append(
+                ClusterSummary(
+                    cluster=cluster_ref(cluster),
+                    progress=progress.get(cluster.id, []),
+                    open_pairs=open_pairs,
+                    owed=sorted(((owed_sides[c], n) for c, n in owed.items()), key=lambda x: -x[1]),
+                    latest_on=latest_on,
+                    steps_total=sum(p.total for p in progress.get(cluster.id, [])),
+                )
+            )
+        return out
+
+    @cached_read
+    def cluster_detail(self, slug: str, developments: int = 5, steps: int = 12, pairs: int = 12) -> ClusterDetail:
+        """One cluster: every side's progress, its first `steps` steps per side (by number), its first
+        `pairs` pairs with the pair counts, and the latest developments. Each list is an index range scan."""
+        with self.db.session() as s:
+            cluster = s.exec(select(Cluster).where(Cluster.slug == slug)).scalars().first()
+            if cluster is None:
+                raise NotFound("cluster", slug, [c.slug for c in self.clusters()])
+            side_rows = {x.id: x for x in s.exec(select(Side)).scalars()}
+            counts = s.exec(
+                select(Step.side_id, func.count(), func.sum(as_int(Step.status == "done")))
+                .where(Step.cluster_id == cluster.id)
+                .group_by(Step.side_id)
+            ).all()
+            counts = sorted(counts, key=lambda r: side_rows[r[0]].position)
+            sides = {i: SideView(x.code, x.name) for i, x in side_rows.items()}
+            progress = [SideProgress(sides[i], int(d or 0), int(n)) for i, n, d in counts]
+            grouped: list[tuple[SideView, list[StepView]]] = []
+            for side_id, _n, _done in counts:
+                first = s.exec(
+                    select(Step)
+                    .where(Step.cluster_id == cluster.id, Step.side_id == side_id)
+                    .order_by(Step.number)
+                    .limit(steps)
+                ).scalars()
+                grouped.append((sides[side_id], [step_view(x, side_rows[side_id], cluster.slug) for x in first]))
+            pair_views = list_pairs(s, cluster_id=cluster.id, limit=pairs).get(cluster.id, [])
+            states = tallied_pairs(pair_tally(s, cluster_id=cluster.id).get(cluster.id, []), sides)
+            devs = latest_developments(s, Development.cluster_id == cluster.id, developments)
+        return ClusterDetail(
+            cluster_ref(cluster),
+            grouped,
+            pair_views,
+            devs,
+            progress=progress,
+            pairs_total=sum(n for _, n in states),
+            open_pairs=sum(n for p, n in states if p.is_open),
+        )
+
+    @cached_read
+    def step_detail(self, key: str, developments: int = 10, history: int = 20) -> StepDetail:
+        with self.db.session() as s:
+            step = find_step(s, key)
+            side = s.get(Side, step.side_id)
+            cluster = s.get(Cluster, step.cluster_id)
+            view = step_view(step, side, cluster.slug)
+            step_pairs = [p for ps in list_pairs(s, step_id=step.id).values() for p in ps]
+            changes = s.exec(
+                select(StepChange)
+                .where(StepChange.step_id == step.id)
+                .order_by(StepChange.changed_at.desc(), StepChange.id.desc())
+                .limit(history)
+            ).scalars()
+            hist = [ChangeView(c.changed_at, c.actor, c.field, c.old_value, c.new_value, c.note) for c in changes]
+            devs = latest_developments(s, Development.step_id == step.id, developments)
+        return StepDetail(view, step_pairs, hist, devs)
+
+    def step(self, key: str) -> StepView:
+        """One step's current state (no history, no developments)."""
+        return self.step_detail(key, developments=0, history=0).step
+
+    @cached_read
+    def open_commitments(self, side: str | None = None) -> list[tuple[ClusterRef, list[PairView]]]:
+        """Open reciprocal pairs per cluster; with `side`, only pairs where that side owes a move."""
+        with self.db.session() as s:
+            clusters = s.exec(select(Cluster).order_by(Cluster.position)).scalars().all()
+            by_cluster = list_pairs(s)
+        out = []
+        for c in clusters:
+            open_pairs = [p for p in by_cluster.get(c.id, []) if p.is_open]
+            if side:
+                open_pairs = [p for p in open_pairs if any(x.code == side for x in p.owed_by)]
+            if open_pairs:
+                out.append((cluster_ref(c), open_pairs))
+        return out

@@ -1,0 +1,39 @@
+"""The same Block Kit payloads, readable in a terminal (`roadmap ask` and `roadmap console`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from templates.plain import plain_text
+
+
+def to_terminal(message: dict[str, Any], width: int = 100) -> str:
+    """The same Block Kit payload, readable in a terminal (used by `roadmap ask` and `roadmap console`)."""
+    lines: list[str] = []
+    for block in message.get("blocks") or []:
+        kind = block.get("type")
+        if kind == "header":
+            title = _plain_text(block["text"]["text"])
+            lines += ["", title, "═" * min(len(title), width)]
+        elif kind == "divider":
+            lines.append("─" * min(60, width))
+        elif kind == "section":
+            if lines and lines[-1] != "":
+                lines.append("")  # in a terminal a blank line is what separates sections
+            if block.get("text"):
+                lines.append(_plain_text(block["text"]["text"]))
+            for f in block.get("fields") or []:
+                lines.append("  " + _plain_text(f["text"]).replace("\n", "\n  "))
+        elif kind == "context":
+            lines.append("  " + " · ".join(_plain_text(e.get("text", "")) for e in block.get("elements") or []))
+        elif kind == "actions":
+            labels = [e["text"]["text"] for e in block.get("elements") or [] if e.get("text")]
+            if labels:
+                lines.append("  " + "  ".join(f"[{x}]" for x in labels))
+    if not lines:
+        lines.append(_plain_text(message.get("text", "")))
+    return "\n".join(lines).strip("\n") + "\n"
+
+
+def _plain_text(mrkdwn: str) -> str:
+    return plain_text(mrkdwn, unformat=True)
