@@ -69,6 +69,11 @@ class Services:
     def provide(self, context: Any) -> None:
         context[_KEY] = self
 
+    def store_for(self, channel: str | None) -> RoadmapStore:
+        """The store as seen from a channel: every read and write acts on the channel's roadmap. (With one
+        roadmap in the store, that is the whole store.)"""
+        return self.store
+
     def caller(self, user_id: str, channel_id: str | None = None, shareable: bool = True) -> Caller:
         return Caller(
             user_id=user_id or "unknown",
