@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from bot.settings import Settings, SettingsError
+from store.errors import NotFound, StoreError
 from store.roadmap_file import RoadmapFileError
 
 
@@ -33,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     except RoadmapFileError as exc:
         print(f"roadmap: {exc}", file=sys.stderr)
         return 1
+    except StoreError as exc:
+        choices = f" (choose one of: {', '.join(exc.choices)})" if isinstance(exc, NotFound) and exc.choices else ""
+        print(f"roadmap: {exc}{choices}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 
@@ -45,10 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("text", nargs="*", help="the text after /roadmap (default: help)")
     ask.add_argument("--json", action="store_true", help="print the Block Kit JSON instead of text")
     ask.add_argument("--user", default="console", help="act as this Slack user id (default: console)")
+    ask.add_argument("--roadmap", help="the roadmap to act on (a slug), when the store holds several")
     ask.set_defaults(func=cmd_ask)
 
     con = sub.add_parser("console", help="interactive console: type commands as after /roadmap")
     con.add_argument("--user", default="console", help="act as this Slack user id (default: console)")
+    con.add_argument("--roadmap", help="the roadmap to act on (a slug), when the store holds several")
     con.set_defaults(func=cmd_console)
 
     dbp = sub.add_parser("db", help="database schema: upgrade (Procfile release step) or show the revision")
@@ -57,11 +64,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     imp = sub.add_parser("import", help="load a roadmap file (YAML, format roadmap/1) into the store")
     imp.add_argument("file")
-    imp.add_argument("--replace", action="store_true", help="empty the store first (restore from a backup)")
+    imp.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace the roadmap the file names (a whole-store backup: the whole store) instead of merging",
+    )
     imp.set_defaults(func=cmd_import)
 
-    exp = sub.add_parser("export", help="write the whole store as a roadmap file (to stdout, or FILE)")
+    exp = sub.add_parser("export", help="write one roadmap, or the whole store, as a file (to stdout, or FILE)")
     exp.add_argument("file", nargs="?")
+    exp.add_argument("--roadmap", help="the roadmap to write (a slug); without it, the whole store (a backup)")
     exp.set_defaults(func=cmd_export)
 
     serve = sub.add_parser("serve", help="serve Slack over HTTP on $PORT with gunicorn (as the Procfile's web:)")
@@ -81,12 +93,13 @@ def _store(settings: Settings, seed: bool = True):
     return open_store(settings, seed=seed)
 
 
-def _caller(settings: Settings, user: str):
+def _caller(settings: Settings, args):
     from handlers.commands import Caller
 
+    user = args.user
     editor = not settings.editors or user in settings.editors or user == "console"
     today = datetime.now(settings.tz).date()
-    return Caller(user_id=user, editor=editor, editors=settings.editors, today=today)
+    return Caller(user_id=user, editor=editor, editors=settings.editors, today=today, roadmap=args.roadmap)
 
 
 def cmd_ask(args, settings: Settings) -> int:
@@ -94,7 +107,7 @@ def cmd_ask(args, settings: Settings) -> int:
     from templates import to_terminal
 
     store = _store(settings)
-    reply = run_command(store, " ".join(args.text), _caller(settings, args.user))
+    reply = run_command(store, " ".join(args.text), _caller(settings, args))
     if args.json:
         print(json.dumps(reply.message, indent=2, ensure_ascii=False))
     else:
@@ -109,7 +122,7 @@ def cmd_console(args, settings: Settings) -> int:
     with contextlib.suppress(ImportError):
         import readline  # noqa: F401  (line editing and history for input())
     store = _store(settings)
-    caller = _caller(settings, args.user)
+    caller = _caller(settings, args)
     print("Roadmap console: type what you would type after /roadmap (`help`, `status`, …); `quit` to leave.")
     while True:
         try:
@@ -183,7 +196,9 @@ def cmd_import(args, settings: Settings) -> int:
 def cmd_export(args, settings: Settings) -> int:
     from store.roadmap_file import dump
 
-    text = dump(_store(settings).transfer.export_doc())
+    store = _store(settings)
+    doc = store.for_roadmap(args.roadmap).transfer.export_doc() if args.roadmap else store.transfer.export_store()
+    text = dump(doc)
     if args.file:
         Path(args.file).write_text(text, encoding="utf-8")
         print(f"wrote {args.file}", file=sys.stderr)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from store.api import RoadmapStore
-from store.errors import Ambiguous, Invalid, NotFound, StoreError, StoreUnavailable
+from store.errors import Ambiguous, Invalid, NotFound, RoadmapNotChosen, StoreError, StoreUnavailable
 from store.models import STATUSES
 from store.names import normalize_status, normalize_step_key, strip_control_chars
 from templates import render
@@ -35,6 +35,7 @@ class Caller:
     editors: tuple[str, ...] = ()
     today: date = field(default_factory=date.today)
     shareable: bool = False  # offer a "Share in channel" button (Slack only)
+    roadmap: str | None = None  # the console's --roadmap: the roadmap a command acts on unless it names one
 
     @property
     def is_editor(self) -> bool:
@@ -69,16 +70,26 @@ class Command:
     editors_only: bool = False
     slack_only: bool = False
     on_slack: Callable[..., None] | None = None
+    # False for commands about the store itself (help, roadmaps, use): they get the whole store, unscoped.
+    needs_roadmap: bool = True
 
 
 COMMANDS: dict[str, Command] = {}
 
 
 def command(
-    name: str, usage: str, summary: str, example: str = "", editors_only: bool = False, slack_only: bool = False
+    name: str,
+    usage: str,
+    summary: str,
+    example: str = "",
+    editors_only: bool = False,
+    slack_only: bool = False,
+    needs_roadmap: bool = True,
 ):
     def register(fn: Callable[[RoadmapStore, str, Caller], Reply]):
-        COMMANDS[name] = Command(name, usage, summary, example, fn, editors_only, slack_only)
+        COMMANDS[name] = Command(
+            name, usage, summary, example, fn, editors_only, slack_only, needs_roadmap=needs_roadmap
+        )
         return fn
 
     return register
@@ -95,8 +106,25 @@ def slack_command(name: str):
     return register
 
 
+def split_roadmap(text: str) -> tuple[str | None, str]:
+    """`moldova: status security` → ("moldova", "status security"). A leading word ending in a colon names the
+    roadmap: no command, cluster or step id ends in one, so it cannot be mistaken for them."""
+    first, _, rest = (text or "").strip().partition(" ")
+    if len(first) > 1 and first.endswith(":"):
+        return first[:-1].lower(), rest.strip()
+    return None, (text or "").strip()
+
+
 def find_command(text: str) -> Command | None:
-    return COMMANDS.get((text or "").strip().partition(" ")[0].lower() or "help")
+    _, text = split_roadmap(text)
+    return COMMANDS.get(text.partition(" ")[0].lower() or "help")
+
+
+def roadmap_of(store: RoadmapStore, named: str | None, caller: Caller) -> RoadmapStore:
+    """The store a command acts on: the roadmap the command names, else the console's --roadmap, else the
+    channel's binding, else the only roadmap. Raises NotFound or RoadmapNotChosen (answered by store_error)."""
+    named = named or caller.roadmap
+    return store.for_roadmap(named) if named else store.for_channel(caller.channel_id)
 
 
 def editor_refusal(caller: Caller, action: str, hint: str | None = None) -> Reply | None:
@@ -108,7 +136,7 @@ def editor_refusal(caller: Caller, action: str, hint: str | None = None) -> Repl
 
 def run_command(store: RoadmapStore, text: str, caller: Caller) -> Reply:
     """Answer one command line (the text after `/roadmap`). Never raises for bad input: errors are replies."""
-    text = strip_control_chars(text or "").strip()
+    named, text = split_roadmap(strip_control_chars(text or ""))
     name, _, rest = text.partition(" ")
     name = name.lower()
     if not name:
@@ -127,7 +155,8 @@ def run_command(store: RoadmapStore, text: str, caller: Caller) -> Reply:
     if refused:
         return refused
     try:
-        return cmd.run(store, rest.strip(), caller)
+        scoped = roadmap_of(store, named, caller) if cmd.needs_roadmap else store
+        return cmd.run(scoped, rest.strip(), caller)
     except StoreError as exc:
         return store_error(exc)
 
@@ -136,6 +165,14 @@ def store_error(exc: StoreError) -> Reply:
     """What a user is told when the store refuses: the valid names, the ambiguity, or the reason."""
     if isinstance(exc, StoreUnavailable):
         return error(UNAVAILABLE)
+    if isinstance(exc, RoadmapNotChosen):
+        return error(
+            "This channel follows no roadmap yet, and several are kept here.",
+            choices=exc.slugs,
+            choices_label="Roadmaps",
+            hint="An editor binds this channel with `/roadmap use <roadmap>`; "
+            "or name one in the command: `/roadmap <roadmap>: status`.",
+        )
     if isinstance(exc, NotFound):
         return _not_found(exc)
     if isinstance(exc, Ambiguous):
@@ -170,7 +207,7 @@ def refusal(action: str, editors: tuple[str, ...], hint: str = "Reading and logg
 
 
 def _not_found(exc: NotFound) -> Reply:
-    labels = {"cluster": "Clusters", "step": "Step ids", "status": "Statuses", "side": "Sides"}
+    labels = {"cluster": "Clusters", "step": "Step ids", "status": "Statuses", "side": "Sides", "roadmap": "Roadmaps"}
     choices = exc.choices
     if exc.kind == "step" and len(choices) > 40:
         # Too many to list: the steps of the cluster the term points at, else one entry per cluster prefix.
@@ -192,14 +229,18 @@ def _share(caller: Caller, text: str) -> str | None:
 # -- commands -----------------------------------------------------------------------------------------------
 
 
-@command("help", "/roadmap help", "this list")
+@command("help", "/roadmap help", "this list", needs_roadmap=False)
 def _help(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
-    info = store.roadmap.info()
+    try:  # help works in a channel that follows no roadmap yet: it says how to choose one
+        store = roadmap_of(store, None, caller)
+    except RoadmapNotChosen:
+        store = None
+    info = store.roadmap.info() if store else {}
     commands = [c for c in COMMANDS.values()]
     data = dict(
         title=info.get("title", "Roadmap bot"),
         commands=commands,
-        clusters=[c.slug for c in store.roadmap.clusters()],
+        clusters=[c.slug for c in store.roadmap.clusters()] if store else [],
         statuses=[s.replace("_", " ") for s in STATUSES],
         editor=caller.is_editor,
     )

@@ -70,9 +70,9 @@ class Services:
         context[_KEY] = self
 
     def store_for(self, channel: str | None) -> RoadmapStore:
-        """The store as seen from a channel: every read and write acts on the channel's roadmap. (With one
-        roadmap in the store, that is the whole store.)"""
-        return self.store
+        """The store as seen from a channel: every read and write acts on the channel's roadmap (its binding, else
+        the only roadmap). Raises RoadmapNotChosen when the store holds several and the channel follows none."""
+        return self.store.for_channel(channel)
 
     def caller(self, user_id: str, channel_id: str | None = None, shareable: bool = True) -> Caller:
         return Caller(

@@ -13,9 +13,10 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from handlers.commands import CRASHED, UNAVAILABLE, Caller, Reply, editor_refusal, error, slack_command
+from handlers.commands import CRASHED, UNAVAILABLE, Caller, Reply, editor_refusal, error, slack_command, split_roadmap
 from handlers.context import Services, digest_defaults
 from handlers.digest_sender import DigestSender
+from store.api import RoadmapStore
 from store.errors import StoreUnavailable
 from store.schedule import ScheduleError, check_interval, describe, in_words, next_runs, parse_schedule
 from templates import render
@@ -27,15 +28,15 @@ MAX_PREVIEW_REPLIES = 4  # response_url takes 5 messages; the ack is the first p
 
 
 @slack_command("digest")
-def on_digest_command(ack, command: dict, respond, services: Services, caller: Caller) -> None:
+def on_digest_command(ack, command: dict, respond, services: Services, caller: Caller, store: RoadmapStore) -> None:
     channel = command.get("channel_id")
-    _, _, rest = (command.get("text") or "").strip().partition(" ")
+    _, _, rest = split_roadmap(command.get("text") or "")[1].partition(" ")
     sub, _, arg = rest.strip().partition(" ")
     sub = sub.lower()
     sender = DigestSender(services.settings, services.store, services.clients.poster, services.clients.reader)
     try:
         if sub == "preview":
-            return _preview(ack, respond, services, sender, channel)
+            return _preview(ack, respond, services, sender, channel, store)
         if sub == "now":
             return _now(ack, respond, services, sender, channel)
         if sub in ("schedule", "off") and (sub == "off" or arg.strip()):
@@ -58,9 +59,10 @@ def on_digest_command(ack, command: dict, respond, services: Services, caller: C
 _USAGE = '`/roadmap digest preview` · `now` · `schedule <cron like 0 9 * * 1 | "mon 09:00">` · `off`'
 
 
-def _preview(ack, respond, services: Services, sender: DigestSender, channel: str | None) -> None:
-    """The digest only the caller sees: the first part in the answer, further parts as ephemeral follow-ups."""
-    parts = sender.build(sender.channel_for(channel))
+def _preview(ack, respond, services: Services, sender: DigestSender, channel: str | None, store: RoadmapStore) -> None:
+    """The digest only the caller sees (of the roadmap the command acts on): the first part in the answer, further
+    parts as ephemeral follow-ups."""
+    parts = sender.build(sender.channel_for(channel), store=store)
     ack(text=parts[0]["text"], blocks=parts[0]["blocks"], response_type="ephemeral")
     if len(parts) == 1:
         return

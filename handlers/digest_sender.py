@@ -30,6 +30,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from handlers.context import HandlerSettings, digest_defaults
 from store.api import RoadmapStore
+from store.errors import StoreError
 from store.schedule import ScheduleError, Target, due_slot, period_of
 from store.views import DigestRunView
 from templates import render_thread
@@ -94,14 +95,22 @@ class DigestSender:
         """Where `digest now` posts (store.schedule.digest_channel has the rule)."""
         return self.store.digests.channel_for(current, digest_defaults(self.settings))
 
-    def build(self, channel: str | None, now: datetime | None = None, timezone: str | None = None) -> list[dict]:
-        """The digest as Slack messages: the first, then the replies of its thread (each ≤ 50 blocks)."""
+    def build(
+        self,
+        channel: str | None,
+        now: datetime | None = None,
+        timezone: str | None = None,
+        store: RoadmapStore | None = None,
+    ) -> list[dict]:
+        """The digest as Slack messages: the first, then the replies of its thread (each ≤ 50 blocks). Its content
+        is the roadmap `store` acts on, by default the channel's."""
         now = now or datetime.now(UTC)
+        roadmap = store or self.store.for_channel(channel)
         tz = ZoneInfo(timezone or self._timezone(channel))
         last = self.store.digests.last_sent(channel) if channel else None
         since = last.claimed_at if last else now - FIRST_DIGEST_WINDOW
         today = now.astimezone(tz).date()
-        content = self.store.digests.content(
+        content = roadmap.digests.content(
             today=today,
             since=since,
             stale_days=self.settings.stale_days,
@@ -182,7 +191,7 @@ class DigestSender:
                 ts = self._post(channel, period, number, parts, message, parent)
                 if number == 1:
                     parent = ts
-        except DigestFailed as exc:
+        except (DigestFailed, StoreError) as exc:  # e.g. the channel follows no roadmap: said, not crashed
             return self._failed(claim, str(exc), parts)
         except Exception as exc:  # a bug or the store: still recorded, so the slot is retried, not lost
             log.exception("digest for %s (%s) crashed", channel, period)

@@ -14,7 +14,7 @@ from handlers.context import Services
 from handlers.slack_api import fill_permalink
 from handlers.threads import message_date, parse_reply
 from store.developments import SlackMessage
-from store.errors import Invalid, NotFound, StoreError, StoreUnavailable
+from store.errors import Invalid, NotFound, RoadmapNotChosen, StoreError, StoreUnavailable
 from templates import plain_text, render_view
 
 log = logging.getLogger(__name__)
@@ -44,16 +44,23 @@ def on_record_shortcut(ack, shortcut: dict, context) -> None:
 
 
 def record_modal(services: Services, channel: str, message: dict) -> dict:
-    store = services.store
+    """The form, on the roadmap of the message's cluster thread, else the channel's."""
+    thread_ts = message.get("thread_ts")
+    in_thread = thread_ts if thread_ts and thread_ts != message["ts"] else None
+    rid = services.store.roadmaps.of_thread(channel, in_thread) if in_thread else None
+    try:
+        store = services.store.scoped(rid) if rid is not None else services.store_for(channel)
+    except RoadmapNotChosen as exc:
+        data = dict(title="Record as development", problem=sentence(str(exc)) + ".", slugs=exc.slugs)
+        return render_view("notice_view.json.j2", data)
     text = plain_text(message.get("text"))[:MAX_INPUT_CHARS]
     groups = store.roadmap.steps_by_cluster()
     steps = {s.key: s for _, group in groups for s in group}
     named = parse_reply(text, store).step if text else None
-    thread_ts = message.get("thread_ts")
-    in_thread = store.threads.cluster_of(channel, thread_ts) if thread_ts and thread_ts != message["ts"] else None
-    preset = in_thread or (steps[named].cluster if named else None)
+    in_cluster = store.threads.cluster_of(channel, in_thread) if in_thread else None
+    preset = in_cluster or (steps[named].cluster if named else None)
     data = dict(
-        metadata=json.dumps({"channel": channel, "ts": message["ts"]}),
+        metadata=json.dumps({"channel": channel, "ts": message["ts"], "roadmap": store.scope.id}),
         message_author=message.get("user") or "a bot",
         clusters=[c for c, _ in groups],
         cluster=next((c for c, _ in groups if c.slug == preset), None),
@@ -69,14 +76,15 @@ def record_modal(services: Services, channel: str, message: dict) -> dict:
 def on_record_submission(ack, body: dict, context) -> None:
     """Validate; save synchronously (so the answer reflects the committed row); fill the permalink afterwards."""
     services = Services.of(context)
-    store = services.store
     view = body.get("view") or {}
     values = (view.get("state") or {}).get("values") or {}
     user = (body.get("user") or {}).get("id") or "unknown"
     try:
         meta = json.loads(view.get("private_metadata") or "{}")
         channel, ts = str(meta["channel"]), str(meta["ts"])
-    except (ValueError, KeyError, TypeError):
+        rid = meta.get("roadmap")
+        store = services.store.scoped(int(rid)) if rid is not None else services.store_for(channel)
+    except (ValueError, KeyError, TypeError, StoreError):
         ack(response_action="errors", errors={"text": "This form lost track of its message; open it again."})
         return
     cluster = _selected(values, "cluster")

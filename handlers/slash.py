@@ -5,10 +5,11 @@ from __future__ import annotations
 import html
 import logging
 
-from handlers.commands import CRASHED, editor_refusal, error
+from handlers.commands import CRASHED, editor_refusal, error, roadmap_of, split_roadmap, store_error
 from handlers.context import Services
 from handlers.registry import find_command, run_command
 from handlers.slack_api import post_to_response_url
+from store.errors import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,11 @@ def on_roadmap_command(ack, command: dict, respond, context) -> None:
         if cmd is not None and cmd.on_slack is not None:
             refused = editor_refusal(caller, f"use `{cmd.name}`") if cmd.editors_only else None
             if refused is None:
-                return cmd.on_slack(ack, command, respond, services, caller)
+                try:
+                    store = roadmap_of(services.store, split_roadmap(text)[0], caller)
+                except StoreError as exc:
+                    return ack(**store_error(exc).slack_payload())
+                return cmd.on_slack(ack, command, respond, services, caller, store)
             reply = refused
         else:
             reply = run_command(services.store, text, caller)

@@ -90,23 +90,28 @@ def message_date(ts: str, tz: ZoneInfo) -> date:
 
 
 @slack_command("threads")
-def on_threads_command(ack, command: dict, respond, services: Services, caller: Caller) -> None:
+def on_threads_command(ack, command: dict, respond, services: Services, caller: Caller, store: RoadmapStore) -> None:
     """Answer at once; post or refresh the parents after the answer (they are Web API calls). Editors only: the
     registry's check has run before this listener (handlers.slash)."""
     channel = command.get("channel_id") or ""
     try:
-        clusters = len(services.store.roadmap.clusters())
+        clusters = len(store.roadmap.clusters())
     except StoreError:
         ack(**error(UNAVAILABLE).slack_payload())
         return
     ack(**Reply(render("threads_result.json.j2", dict(started=True, clusters=clusters))).slack_payload())
-    services.after_response(lambda: post_cluster_threads(services, channel, caller.user_id, respond), "cluster threads")
+    services.after_response(
+        lambda: post_cluster_threads(services, channel, caller.user_id, respond, store), "cluster threads"
+    )
 
 
-def post_cluster_threads(services: Services, channel: str, user: str, respond=None) -> dict[str, list[str]]:
+def post_cluster_threads(
+    services: Services, channel: str, user: str, respond=None, store: RoadmapStore | None = None
+) -> dict[str, list[str]]:
     """Refresh the channel's existing parents (chat.update) and post the missing ones, each claimed in the store
-    first so that two runs never post the same cluster twice. Returns cluster slugs by outcome."""
-    store = services.store
+    first so that two runs never post the same cluster twice. Returns cluster slugs by outcome. The clusters are
+    those of `store`'s roadmap (by default the channel's)."""
+    store = store or services.store_for(channel)
     result: dict[str, list[str]] = {"posted": [], "refreshed": [], "busy": [], "failed": []}
     problem = None
     try:
@@ -122,7 +127,7 @@ def post_cluster_threads(services: Services, channel: str, user: str, respond=No
                 store.threads.release(channel, slot.cluster, slot.claim)
             continue
         message = render("thread_parent.json.j2", dict(summary=summaries[slot.cluster]))
-        outcome, problem = _put_parent(services, channel, slot, message)
+        outcome, problem = _put_parent(services, store, channel, slot, message)
         result[outcome].append(slot.cluster)
     if problem and problem in CHANNEL_ERRORS:
         problem = (
@@ -138,9 +143,11 @@ def post_cluster_threads(services: Services, channel: str, user: str, respond=No
     return result
 
 
-def _put_parent(services: Services, channel: str, slot: ThreadSlot, message: dict) -> tuple[str, str | None]:
+def _put_parent(
+    services: Services, store: RoadmapStore, channel: str, slot: ThreadSlot, message: dict
+) -> tuple[str, str | None]:
     """One cluster's parent: (outcome, channel-level error or None)."""
-    store, clients = services.store, services.clients
+    clients = services.clients
     claim = slot.claim
     if slot.ts:
         try:
@@ -205,6 +212,13 @@ def _is_human(message: dict, bot_user: str | None) -> bool:
     )
 
 
+def _thread_store(services: Services, channel: str, thread_ts: str) -> RoadmapStore | None:
+    """The roadmap of a cluster thread (a thread keeps its roadmap whatever the channel follows now); None for
+    any other thread."""
+    rid = services.store.roadmaps.of_thread(channel, thread_ts)
+    return services.store.scoped(rid) if rid is not None else None
+
+
 def _thread_of(message: dict) -> str | None:
     """The parent ts of a thread reply; None for a top-level message or a thread's parent itself."""
     thread_ts, ts = message.get("thread_ts"), message.get("ts")
@@ -215,10 +229,10 @@ def on_reply(services: Services, event: dict, bot_user: str | None) -> Developme
     channel, ts, thread_ts = event.get("channel"), event.get("ts"), _thread_of(event)
     if not (channel and thread_ts and _is_human(event, bot_user)):
         return None
-    store = services.store
-    cluster = store.threads.cluster_of(channel, thread_ts)
-    if cluster is None:
+    store = _thread_store(services, channel, thread_ts)
+    if store is None:
         return None  # a thread that is not a cluster thread
+    cluster = store.threads.cluster_of(channel, thread_ts)
     intent = parse_reply(clip_development(plain_text(event.get("text"))), store)
     if not intent.text:
         return None  # e.g. a file without a comment
@@ -293,10 +307,10 @@ def on_reply_edited(services: Services, event: dict, bot_user: str | None) -> De
     text = clip_development(plain_text(message.get("text")))
     if not text or text == clip_development(plain_text(previous.get("text"))):
         return None
-    store = services.store
-    cluster = store.threads.cluster_of(channel, thread_ts)
-    if cluster is None:
+    store = _thread_store(services, channel, thread_ts)
+    if store is None:
         return None
+    cluster = store.threads.cluster_of(channel, thread_ts)
     edited_ts = (message.get("edited") or {}).get("ts") or event.get("event_ts") or event.get("ts")
     edited_at = datetime.fromtimestamp(float(edited_ts), UTC) if edited_ts else datetime.now(UTC)
     intent = parse_reply(text, store)
@@ -313,7 +327,7 @@ def on_reply_deleted(services: Services, event: dict) -> bool:
     thread_ts = previous.get("thread_ts")
     if not (channel and ts and thread_ts and thread_ts != ts):
         return False
-    if services.store.threads.cluster_of(channel, thread_ts) is None:
+    if _thread_store(services, channel, thread_ts) is None:
         return False
     at = datetime.fromtimestamp(float(event["event_ts"]), UTC) if event.get("event_ts") else None
     return services.store.developments.retract(channel, ts, at)

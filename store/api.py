@@ -1,6 +1,7 @@
 """The store as a whole: one object per process that the bot wires and hands to handlers, with one attribute
 per domain. Each domain lives in a module of its own; each call is one transaction and returns plain views.
 
+    store.roadmaps       the roadmaps, channel bindings  store/roadmaps.py
     store.roadmap        reads and status answers        store/roadmap.py (cached: store/cache.py)
     store.steps          status and due-date changes     store/steps.py
     store.developments   record, edit, retract           store/developments.py
@@ -22,7 +23,8 @@ from store.base import Database
 from store.cache import ReadCache
 from store.developments import Developments
 from store.digests import Digests
-from store.roadmap import Roadmap
+from store.roadmap import RoadmapReads
+from store.roadmaps import Roadmaps, Scope
 from store.steps import Steps
 from store.threads import ClusterThreads
 from store.transfer import Transfer
@@ -30,16 +32,34 @@ from store.views import SearchResult
 
 
 class RoadmapStore:
-    def __init__(self, engine: Engine):
+    """The store, or one roadmap of it: `RoadmapStore(engine)` acts on the only roadmap (or refuses with
+    RoadmapNotChosen when there are several); `store.scoped(id)` and `store.for_channel(channel)` act on one."""
+
+    def __init__(self, engine: Engine, *, roadmap_id: int | None = None, _shared: RoadmapStore | None = None):
         self.engine = engine
-        self.db = Database(engine)
-        self.cache = ReadCache(self.db)
-        self.roadmap = Roadmap(self.db, self.cache)
-        self.steps = Steps(self.db)
-        self.developments = Developments(self.db)
-        self.threads = ClusterThreads(self.db)
-        self.digests = Digests(self.db)
-        self.transfer = Transfer(self.db)
+        self.db = _shared.db if _shared else Database(engine)
+        self.cache = _shared.cache if _shared else ReadCache(self.db)
+        self.scope = Scope(self.db, self.cache, roadmap_id)
+        self.roadmaps = _shared.roadmaps if _shared else Roadmaps(self.db, self.cache)
+        self.roadmap = RoadmapReads(self.db, self.cache, self.scope)
+        self.steps = Steps(self.db, self.scope)
+        self.developments = Developments(self.db, self.scope)
+        self.threads = ClusterThreads(self.db, self.scope)
+        self.digests = Digests(self.db, self.scope)
+        self.transfer = Transfer(self.db, self.scope)
+
+    def scoped(self, roadmap_id: int) -> RoadmapStore:
+        """The same store acting on one roadmap (sharing the engine and the read cache)."""
+        return RoadmapStore(self.engine, roadmap_id=roadmap_id, _shared=self)
+
+    def for_roadmap(self, slug: str) -> RoadmapStore:
+        """One roadmap by slug; NotFound naming the valid slugs."""
+        return self.scoped(self.roadmaps.resolve(slug).id)
+
+    def for_channel(self, channel: str | None) -> RoadmapStore:
+        """The roadmap a channel follows (its binding, else the only one); RoadmapNotChosen if it must choose."""
+        rid = self.roadmaps.for_channel(channel)
+        return self if rid is None else self.scoped(rid)
 
     def ping(self) -> None:
         self.db.ping()
@@ -51,4 +71,4 @@ class RoadmapStore:
             yield
 
     def search(self, text: str, limit: int = 10) -> SearchResult:
-        return search_module.search(self.db, text, limit)
+        return search_module.search(self.db, self.scope.id, text, limit)

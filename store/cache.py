@@ -78,7 +78,8 @@ def cached_read(method: Callable[..., T]) -> Callable[..., T]:
 
     @functools.wraps(method)
     def cached(self: Any, *args: Any, **kwargs: Any) -> T:
-        key = (type(self).__name__, method.__name__, args, tuple(sorted(kwargs.items())))
+        scope = getattr(self, "scope", None)  # a scoped reader's answers are filed under its roadmap
+        key = (type(self).__name__, method.__name__, scope.id if scope else None, args, tuple(sorted(kwargs.items())))
         return self.cache.get(key, lambda: method(self, *args, **kwargs))
 
     return cached

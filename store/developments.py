@@ -21,6 +21,7 @@ from store.errors import Invalid
 from store.models import Cluster, Development, utcnow
 from store.names import strip_control_chars
 from store.queries import development_view, find_cluster_id, find_step
+from store.roadmaps import Scope
 from store.views import DevelopmentView, Recorded
 
 MAX_DEVELOPMENT_CHARS = 4000
@@ -54,6 +55,7 @@ class SlackMessage:
 
 def add_development(
     s: Session,
+    roadmap_id: int | None,
     *,
     text: str,
     author: str,
@@ -77,17 +79,17 @@ def add_development(
         raise Invalid(
             f"{occurred_on.isoformat()} is in the future; a development records what has happened", field="date"
         )
-    step_row = find_step(s, step) if step else None
+    step_row = find_step(s, step, roadmap_id) if step else None
     if step_row is not None:
         cluster_id = step_row.cluster_id
-        if cluster and find_cluster_id(s, cluster) != cluster_id:
+        if cluster and find_cluster_id(s, cluster, roadmap_id) != cluster_id:
             step_cluster = s.get(Cluster, cluster_id).slug
             raise Invalid(
                 f"{step_row.key} belongs to the {step_cluster} cluster: choose that cluster, or another step",
                 field="step",
             )
     elif cluster:
-        cluster_id = find_cluster_id(s, cluster)
+        cluster_id = find_cluster_id(s, cluster, roadmap_id)
     else:
         raise Invalid("a development belongs to a cluster or a step", field="cluster")
     values = dict(
@@ -130,13 +132,14 @@ def _of_message(channel: str, ts: str):
 
 
 class Developments:
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, scope: Scope):
         self.db = db
+        self.scope = scope
 
     def record(self, **fields) -> Recorded:
         """Record a development in its own transaction (see add_development for the fields and the rules)."""
         with self.db.session(write=True) as s:
-            dev_id, created = add_development(s, **fields)
+            dev_id, created = add_development(s, self.scope.id, **fields)
             return Recorded(development_view(s, dev_id), created)
 
     def of_message(self, channel: str, ts: str) -> DevelopmentView | None:
@@ -165,10 +168,10 @@ class Developments:
         text = checked_text(text)
         with self.db.session(write=True) as s:
             if step:
-                step_row = find_step(s, step)
+                step_row = find_step(s, step, self.scope.id)
                 cluster_id, step_id = step_row.cluster_id, step_row.id
             else:
-                cluster_id, step_id = find_cluster_id(s, cluster), None
+                cluster_id, step_id = find_cluster_id(s, cluster, self.scope.id), None
             dev_id = s.exec(
                 update(Development)
                 .where(

@@ -12,7 +12,7 @@ from sqlalchemy import and_, func, select, update
 
 from store import schedule as schedules
 from store.base import Database, insert_ignore, upsert
-from store.models import OPEN_STATUSES, Cluster, Development, DigestRun, DigestSchedule, RoadmapInfo, Side, Step, utcnow
+from store.models import OPEN_STATUSES, Cluster, Development, DigestRun, DigestSchedule, Roadmap, Side, Step, utcnow
 from store.queries import (
     as_int,
     cluster_ref,
@@ -24,6 +24,7 @@ from store.queries import (
     tallied_pairs,
 )
 from store.queries import pairs as list_pairs
+from store.roadmaps import Scope
 from store.views import (
     ClusterDigest,
     DigestContent,
@@ -37,8 +38,11 @@ from store.views import (
 
 
 class Digests:
-    def __init__(self, db: Database):
+    """Content is the scope's roadmap; schedules and claims are per channel."""
+
+    def __init__(self, db: Database, scope: Scope):
         self.db = db
+        self.scope = scope
 
     def content(
         self,
@@ -70,9 +74,12 @@ class Digests:
         is_stale = and_(open_, ~recent)
         is_overdue = and_(open_, Step.due_on < today)
         with self.db.session() as s:
-            title = s.exec(select(RoadmapInfo.value).where(RoadmapInfo.key == "title")).scalar() or "Roadmap"
-            clusters = s.exec(select(Cluster).order_by(Cluster.position)).scalars().all()
-            sides = s.exec(select(Side).order_by(Side.position)).scalars().all()
+            rid = self.scope.id
+            title = s.exec(select(Roadmap.title).where(Roadmap.id == rid)).scalar() or "Roadmap"
+            clusters = (
+                s.exec(select(Cluster).where(Cluster.roadmap_id == rid).order_by(Cluster.position)).scalars().all()
+            )
+            sides = s.exec(select(Side).where(Side.roadmap_id == rid).order_by(Side.position)).scalars().all()
             side_view = {x.id: SideView(x.code, x.name) for x in sides}
             counts = s.exec(
                 select(
@@ -83,10 +90,12 @@ class Digests:
                     func.sum(as_int(open_)),
                     func.sum(as_int(is_overdue)),
                     func.sum(as_int(is_stale)),
-                ).group_by(Step.cluster_id, Step.side_id)
+                )
+                .where(Step.roadmap_id == rid)
+                .group_by(Step.cluster_id, Step.side_id)
             ).all()
-            tallies = pair_tally(s)
-            pairs = list_pairs(s, pair_ids=first_open_pairs(items_per_list))
+            tallies = pair_tally(s, rid)
+            pairs = list_pairs(s, rid, pair_ids=first_open_pairs(rid, items_per_list))
             steps_q = (
                 select(Step, Side, Cluster.slug)
                 .join(Side, Side.id == Step.side_id)
@@ -94,7 +103,9 @@ class Digests:
                 .order_by(Cluster.position, Step.number)
             )
             overdue = s.exec(
-                steps_q.where(Step.id.in_(first_per_cluster(is_overdue, (Step.due_on, Step.number), items_per_list)))
+                steps_q.where(
+                    Step.id.in_(first_per_cluster(rid, is_overdue, (Step.due_on, Step.number), items_per_list))
+                )
             ).all()
             last_on = (
                 select(func.max(Development.occurred_on))
@@ -106,14 +117,14 @@ class Digests:
             # `last_on` is computed only for the steps shown.
             stale = s.exec(
                 steps_q.add_columns(last_on).where(
-                    Step.id.in_(first_per_cluster(is_stale, (Step.number,), items_per_list))
+                    Step.id.in_(first_per_cluster(rid, is_stale, (Step.number,), items_per_list))
                 )
             ).all()
             # New developments: a range on ix_development_recorded, so the work grows with what is new this week,
             # not with the store (a window function over the whole table tempted SQLite into a full index scan).
             new_keys = s.exec(
                 select(Development.id, Development.cluster_id, Development.occurred_on).where(
-                    Development.recorded_at > since, live
+                    Development.recorded_at > since, live, Development.cluster_id.in_([c.id for c in clusters])
                 )
             ).all()
             newest: dict[int, list] = defaultdict(list)

@@ -29,3 +29,11 @@ class Invalid(StoreError):
 
 class StoreUnavailable(StoreError):
     """The database cannot be reached; nothing was written."""
+
+
+class RoadmapNotChosen(StoreError):
+    """The store holds several roadmaps and nothing says which one is meant."""
+
+    def __init__(self, slugs: list[str]):
+        self.slugs = slugs
+        super().__init__("this channel follows no roadmap yet; several are kept here: " + ", ".join(slugs))

@@ -30,17 +30,32 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class RoadmapInfo(SQLModel, table=True):
-    """Key/value facts about the roadmap as a whole (title, description, sources)."""
+class Roadmap(SQLModel, table=True):
+    """One normalisation roadmap: its sides, clusters, steps, pairs and developments hang off it. A store holds
+    several; cluster slugs and step ids are unique within a roadmap, not across the store."""
 
-    __tablename__ = "roadmap_info"
-    key: str = Field(primary_key=True, max_length=64)
-    value: str = Field(sa_column=Column(Text, nullable=False))
+    __tablename__ = "roadmap"
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=40, unique=True)
+    title: str = Field(max_length=200)
+    description: str = Field(default="", sa_column=Column(Text, nullable=False))
+    sources: str = Field(default="", sa_column=Column(Text, nullable=False))  # one per line
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ChannelRoadmap(SQLModel, table=True):
+    """Which roadmap a Slack channel follows (`/roadmap use`)."""
+
+    __tablename__ = "channel_roadmap"
+    channel: str = Field(primary_key=True, max_length=32)
+    roadmap_id: int = Field(foreign_key="roadmap.id", index=True)
+    bound_by: str = Field(default="", max_length=64)
+    bound_at: datetime = Field(default_factory=utcnow)
 
 
 class DataVersion(SQLModel, table=True):
-    """One row whose counter database triggers bump on every write to side, cluster, step, reciprocity and
-    development (migration 0003): the key under which status answers are cached."""
+    """One row whose counter database triggers bump on every write to roadmap, channel_roadmap, side, cluster, step,
+    reciprocity and development (migrations 0003, 0004): the key under which status answers are cached."""
 
     __tablename__ = "data_version"
     __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
@@ -50,17 +65,24 @@ class DataVersion(SQLModel, table=True):
 
 class Side(SQLModel, table=True):
     __tablename__ = "side"
+    __table_args__ = (UniqueConstraint("roadmap_id", "code", name="uq_side_roadmap_code"),)
     id: int | None = Field(default=None, primary_key=True)
-    code: str = Field(max_length=16, unique=True)
+    roadmap_id: int = Field(foreign_key="roadmap.id")
+    code: str = Field(max_length=16)
     name: str = Field(max_length=120)
     position: int = 0
 
 
 class Cluster(SQLModel, table=True):
     __tablename__ = "cluster"
+    __table_args__ = (
+        UniqueConstraint("roadmap_id", "slug", name="uq_cluster_roadmap_slug"),
+        UniqueConstraint("roadmap_id", "prefix", name="uq_cluster_roadmap_prefix"),
+    )
     id: int | None = Field(default=None, primary_key=True)
-    slug: str = Field(max_length=40, unique=True)
-    prefix: str = Field(max_length=12, unique=True)
+    roadmap_id: int = Field(foreign_key="roadmap.id")
+    slug: str = Field(max_length=40)
+    prefix: str = Field(max_length=12)
     title: str = Field(max_length=200)
     summary: str = Field(default="", sa_column=Column(Text, nullable=False))
     position: int = 0
@@ -74,9 +96,12 @@ class Step(SQLModel, table=True):
         # Status answers: per-side counts read only this index; a side's first steps are one range scan.
         Index("ix_step_cluster_side_status", "cluster_id", "side_id", "status"),
         Index("ix_step_cluster_side_number", "cluster_id", "side_id", "number"),
+        UniqueConstraint("roadmap_id", "key", name="uq_step_roadmap_key"),
     )
     id: int | None = Field(default=None, primary_key=True)
-    key: str = Field(max_length=24, unique=True)
+    # Denormalised from the cluster, so that a step id is unique per roadmap and found with one index probe.
+    roadmap_id: int = Field(foreign_key="roadmap.id")
+    key: str = Field(max_length=24)
     number: int = 0
     cluster_id: int = Field(foreign_key="cluster.id")
     side_id: int = Field(foreign_key="side.id", index=True)

@@ -68,19 +68,21 @@ def dev_view(d: Development, cluster_slug: str, step_key: str | None) -> Develop
     )
 
 
-def find_step(s: Session, key: str) -> Step:
-    """The step with this id (as typed: `sec-1` works); NotFound naming the valid ids otherwise."""
+def find_step(s: Session, key: str, roadmap_id: int | None) -> Step:
+    """The roadmap's step with this id (as typed: `sec-1` works); NotFound naming the valid ids otherwise."""
     norm = normalize_step_key(key) or key.strip().upper()
-    step = s.exec(select(Step).where(Step.key == norm)).scalars().first()
+    step = s.exec(select(Step).where(Step.roadmap_id == roadmap_id, Step.key == norm)).scalars().first()
     if step is None:
-        raise unknown_step(key, list(s.exec(select(Step.key)).scalars()))
+        raise unknown_step(key, list(s.exec(select(Step.key).where(Step.roadmap_id == roadmap_id)).scalars()))
     return step
 
 
-def find_cluster_id(s: Session, slug: str) -> int:
-    cluster_id = s.exec(select(Cluster.id).where(Cluster.slug == slug)).scalar()
+def find_cluster_id(s: Session, slug: str, roadmap_id: int | None) -> int:
+    cluster_id = s.exec(select(Cluster.id).where(Cluster.roadmap_id == roadmap_id, Cluster.slug == slug)).scalar()
     if cluster_id is None:
-        slugs = list(s.exec(select(Cluster.slug).order_by(Cluster.position)).scalars())
+        slugs = list(
+            s.exec(select(Cluster.slug).where(Cluster.roadmap_id == roadmap_id).order_by(Cluster.position)).scalars()
+        )
         raise NotFound("cluster", slug, slugs)
     return cluster_id
 
@@ -109,6 +111,7 @@ def latest_developments(s: Session, condition, limit: int) -> list[DevelopmentVi
 
 def pairs(
     s: Session,
+    roadmap_id: int | None,
     cluster_id: int | None = None,
     step_id: int | None = None,
     limit: int | None = None,
@@ -129,6 +132,8 @@ def pairs(
     )
     if cluster_id is not None:
         q = q.where(pair_in_cluster(cluster_id))
+    elif step_id is None and pair_ids is None:
+        q = q.where(a.roadmap_id == roadmap_id)
     if step_id is not None:
         # On the pair's own indexed columns, so both backends probe ix_reciprocity_* instead of scanning pairs.
         q = q.where(or_(Reciprocity.step_id == step_id, Reciprocity.counterpart_id == step_id))
@@ -162,7 +167,9 @@ def state_step(side: SideView, state: str) -> StepView:
     return StepView("", "", side, "", "", status, None, "", None)
 
 
-def pair_tally(s: Session, cluster_id: int | None = None) -> dict[int, list[tuple[int, str, int, str, int]]]:
+def pair_tally(
+    s: Session, roadmap_id: int | None, cluster_id: int | None = None
+) -> dict[int, list[tuple[int, str, int, str, int]]]:
     """Pairs counted by (cluster of the first step, each step's side and state): rows bounded by the number of
     sides and states, however many pairs there are."""
     a, b = PAIR_ALIASES[0], PAIR_ALIASES[1]
@@ -174,8 +181,7 @@ def pair_tally(s: Session, cluster_id: int | None = None) -> dict[int, list[tupl
         .join(b, b.id == Reciprocity.counterpart_id)
         .group_by(a.cluster_id, a.side_id, state_a, b.side_id, state_b)
     )
-    if cluster_id is not None:
-        q = q.where(pair_in_cluster(cluster_id))
+    q = q.where(pair_in_cluster(cluster_id)) if cluster_id is not None else q.where(a.roadmap_id == roadmap_id)
     out: dict[int, list[tuple[int, str, int, str, int]]] = defaultdict(list)
     for c_id, a_side, a_state, b_side, b_state, n in s.exec(q).all():
         out[cluster_id if cluster_id is not None else c_id].append((a_side, a_state, b_side, b_state, int(n)))
@@ -190,17 +196,17 @@ def tallied_pairs(tally: Tally, sides: dict[int, SideView]) -> list[tuple[PairVi
     return [(PairView(state_step(sides[a], sa), state_step(sides[b], sb)), n) for a, sa, b, sb, n in tally]
 
 
-def first_per_cluster(condition, order_by: tuple, n: int):
+def first_per_cluster(roadmap_id: int | None, condition, order_by: tuple, n: int):
     """Ids of the first `n` steps per cluster that meet `condition`, in `order_by` order (a window function)."""
     ranked = (
         select(Step.id.label("id"), func.row_number().over(partition_by=Step.cluster_id, order_by=order_by).label("rn"))
-        .where(condition)
+        .where(Step.roadmap_id == roadmap_id, condition)
         .subquery()
     )
     return select(ranked.c.id).where(ranked.c.rn <= n)
 
 
-def first_open_pairs(n: int):
+def first_open_pairs(roadmap_id: int | None, n: int):
     """Ids of the first `n` open pairs per cluster (of the first step): those where exactly one side owes the next
     move (its counterpart is done) first, then by step number."""
     a, b = aliased(Step), aliased(Step)
@@ -215,7 +221,7 @@ def first_open_pairs(n: int):
         )
         .join(a, a.id == Reciprocity.step_id)
         .join(b, b.id == Reciprocity.counterpart_id)
-        .where(or_(a_open, b_open))
+        .where(a.roadmap_id == roadmap_id, or_(a_open, b_open))
         .subquery()
     )
     return select(ranked.c.id).where(ranked.c.rn <= n)

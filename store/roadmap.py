@@ -11,7 +11,7 @@ from store import names
 from store.base import Database
 from store.cache import ReadCache, cached_read
 from store.errors import NotFound
-from store.models import Cluster, Development, RoadmapInfo, Side, Step, StepChange
+from store.models import Cluster, Development, Roadmap, Side, Step, StepChange
 from store.queries import (
     as_int,
     cluster_ref,
@@ -24,6 +24,7 @@ from store.queries import (
 from store.queries import (
     pairs as list_pairs,
 )
+from store.roadmaps import Scope
 from store.views import (
     ChangeView,
     ClusterDetail,
@@ -37,16 +38,25 @@ from store.views import (
 )
 
 
-class Roadmap:
-    def __init__(self, db: Database, cache: ReadCache):
+class RoadmapReads:
+    def __init__(self, db: Database, cache: ReadCache, scope: Scope):
         self.db = db
         self.cache = cache
+        self.scope = scope
+
+    @property
+    def rid(self) -> int | None:
+        return self.scope.id
 
     # -- what the roadmap is made of ----------------------------------------------------------------------------
     @cached_read
     def info(self) -> dict[str, str]:
+        """The roadmap's slug, title, description and sources (one per line); empty for an empty store."""
         with self.db.session() as s:
-            return {r.key: r.value for r in s.exec(select(RoadmapInfo)).scalars()}
+            r = s.get(Roadmap, self.rid) if self.rid is not None else None
+        if r is None:
+            return {}
+        return {"slug": r.slug, "title": r.title, "description": r.description, "sources": r.sources}
 
     def title(self) -> str:
         return self.info().get("title", "Roadmap")
@@ -54,7 +64,7 @@ class Roadmap:
     @cached_read
     def clusters(self) -> list[ClusterRef]:
         with self.db.session() as s:
-            return [cluster_ref(c) for c in s.exec(select(Cluster).order_by(Cluster.position)).scalars()]
+            return [cluster_ref(c) for c in s.exec(self._clusters()).scalars()]
 
     def cluster_title(self, slug: str) -> str:
         return next((c.title for c in self.clusters() if c.slug == slug), slug)
@@ -62,7 +72,8 @@ class Roadmap:
     @cached_read
     def sides(self) -> list[SideView]:
         with self.db.session() as s:
-            return [SideView(x.code, x.name) for x in s.exec(select(Side).order_by(Side.position)).scalars()]
+            q = select(Side).where(Side.roadmap_id == self.rid).order_by(Side.position)
+            return [SideView(x.code, x.name) for x in s.exec(q).scalars()]
 
     def resolve_cluster(self, term: str) -> ClusterRef:
         """Slug, step prefix, unambiguous slug prefix, or a word of the title (case-insensitive)."""
@@ -73,16 +84,17 @@ class Roadmap:
 
     def step_exists(self, key: str) -> bool:
         with self.db.session() as s:
-            return s.exec(select(Step.id).where(Step.key == key)).first() is not None
+            return s.exec(select(Step.id).where(Step.roadmap_id == self.rid, Step.key == key)).first() is not None
 
     def steps_by_cluster(self) -> list[tuple[ClusterRef, list[StepView]]]:
         """Every cluster with its steps in order (for pickers)."""
         with self.db.session() as s:
-            clusters = s.exec(select(Cluster).order_by(Cluster.position)).scalars().all()
+            clusters = s.exec(self._clusters()).scalars().all()
             rows = s.exec(
                 select(Step, Side, Cluster.slug)
                 .join(Side, Side.id == Step.side_id)
                 .join(Cluster, Cluster.id == Step.cluster_id)
+                .where(Step.roadmap_id == self.rid)
                 .order_by(Cluster.position, Step.number, Side.position)
             ).all()
         steps: dict[str, list[StepView]] = defaultdict(list)
@@ -107,16 +119,18 @@ class Roadmap:
                 .correlate(Cluster)
                 .scalar_subquery()
             )
-            clusters = s.exec(select(Cluster, latest).order_by(Cluster.position)).all()
-            side_rows = s.exec(select(Side)).scalars().all()
+            clusters = s.exec(
+                select(Cluster, latest).where(Cluster.roadmap_id == self.rid).order_by(Cluster.position)
+            ).all()
+            side_rows = s.exec(select(Side).where(Side.roadmap_id == self.rid)).scalars().all()
             sides = {x.id: SideView(x.code, x.name) for x in side_rows}
             side_order = {x.id: x.position for x in side_rows}
             counts = s.exec(
-                select(Step.cluster_id, Step.side_id, func.count(), func.sum(as_int(Step.status == "done"))).group_by(
-                    Step.cluster_id, Step.side_id
-                )
+                select(Step.cluster_id, Step.side_id, func.count(), func.sum(as_int(Step.status == "done")))
+                .where(Step.roadmap_id == self.rid)
+                .group_by(Step.cluster_id, Step.side_id)
             ).all()
-            tallies = pair_tally(s)
+            tallies = pair_tally(s, self.rid)
         progress: dict[int, list[SideProgress]] = defaultdict(list)
         for cluster_id, side_id, total, done in sorted(counts, key=lambda r: side_order[r[1]]):
             progress[cluster_id].append(SideProgress(sides[side_id], int(done or 0), int(total)))
@@ -149,10 +163,12 @@ class Roadmap:
         """One cluster: every side's progress, its first `steps` steps per side (by number), its first
         `pairs` pairs with the pair counts, and the latest developments. Each list is an index range scan."""
         with self.db.session() as s:
-            cluster = s.exec(select(Cluster).where(Cluster.slug == slug)).scalars().first()
+            cluster = (
+                s.exec(select(Cluster).where(Cluster.roadmap_id == self.rid, Cluster.slug == slug)).scalars().first()
+            )
             if cluster is None:
                 raise NotFound("cluster", slug, [c.slug for c in self.clusters()])
-            side_rows = {x.id: x for x in s.exec(select(Side)).scalars()}
+            side_rows = {x.id: x for x in s.exec(select(Side).where(Side.roadmap_id == self.rid)).scalars()}
             counts = s.exec(
                 select(Step.side_id, func.count(), func.sum(as_int(Step.status == "done")))
                 .where(Step.cluster_id == cluster.id)
@@ -170,8 +186,8 @@ class Roadmap:
                     .limit(steps)
                 ).scalars()
                 grouped.append((sides[side_id], [step_view(x, side_rows[side_id], cluster.slug) for x in first]))
-            pair_views = list_pairs(s, cluster_id=cluster.id, limit=pairs).get(cluster.id, [])
-            states = tallied_pairs(pair_tally(s, cluster_id=cluster.id).get(cluster.id, []), sides)
+            pair_views = list_pairs(s, self.rid, cluster_id=cluster.id, limit=pairs).get(cluster.id, [])
+            states = tallied_pairs(pair_tally(s, self.rid, cluster_id=cluster.id).get(cluster.id, []), sides)
             devs = latest_developments(s, Development.cluster_id == cluster.id, developments)
         return ClusterDetail(
             cluster_ref(cluster),
@@ -186,11 +202,11 @@ class Roadmap:
     @cached_read
     def step_detail(self, key: str, developments: int = 10, history: int = 20) -> StepDetail:
         with self.db.session() as s:
-            step = find_step(s, key)
+            step = find_step(s, key, self.rid)
             side = s.get(Side, step.side_id)
             cluster = s.get(Cluster, step.cluster_id)
             view = step_view(step, side, cluster.slug)
-            step_pairs = [p for ps in list_pairs(s, step_id=step.id).values() for p in ps]
+            step_pairs = [p for ps in list_pairs(s, self.rid, step_id=step.id).values() for p in ps]
             changes = s.exec(
                 select(StepChange)
                 .where(StepChange.step_id == step.id)
@@ -209,8 +225,8 @@ class Roadmap:
     def open_commitments(self, side: str | None = None) -> list[tuple[ClusterRef, list[PairView]]]:
         """Open reciprocal pairs per cluster; with `side`, only pairs where that side owes a move."""
         with self.db.session() as s:
-            clusters = s.exec(select(Cluster).order_by(Cluster.position)).scalars().all()
-            by_cluster = list_pairs(s)
+            clusters = s.exec(self._clusters()).scalars().all()
+            by_cluster = list_pairs(s, self.rid)
         out = []
         for c in clusters:
             open_pairs = [p for p in by_cluster.get(c.id, []) if p.is_open]
@@ -219,3 +235,6 @@ class Roadmap:
             if open_pairs:
                 out.append((cluster_ref(c), open_pairs))
         return out
+
+    def _clusters(self):
+        return select(Cluster).where(Cluster.roadmap_id == self.rid).order_by(Cluster.position)

@@ -46,13 +46,42 @@ def parse(text: str, name: str | None = None) -> dict[str, Any]:
     return data
 
 
+def is_store_document(data: Any) -> bool:
+    """A whole-store backup (`roadmaps: [...]`) rather than one roadmap."""
+    return isinstance(data, dict) and "roadmaps" in data
+
+
 def validate(data: Any) -> list[str]:
-    """Every problem in a roadmap document, as readable lines (empty when it is valid)."""
+    """Every problem in a roadmap document or a whole-store document, as readable lines (empty when valid)."""
     if not isinstance(data, dict):
         return ["the file must be a mapping with `format`, `sides`, `clusters` and `developments`"]
-    errors: list[str] = []
     if data.get("format", FORMAT) != FORMAT:
-        errors.append(f"format: expected {FORMAT!r}, got {data.get('format')!r}")
+        return [f"format: expected {FORMAT!r}, got {data.get('format')!r}"]
+    if not is_store_document(data):
+        return _validate_roadmap(data)
+    errors: list[str] = []
+    seen: set[str] = set()
+    for i, roadmap in enumerate(_list(data, "roadmaps", errors)):
+        where = f"roadmaps[{i}]"
+        if not _mapping(roadmap, where, errors):
+            continue
+        slug = (roadmap.get("roadmap") or {}).get("slug")
+        if not slug:
+            errors.append(f"{where}: a roadmap in a whole-store file needs `roadmap: slug:`")
+        elif slug in seen:
+            errors.append(f"{where}: duplicate roadmap slug {slug!r}")
+        seen.add(slug)
+        errors += [f"{where} ({slug}): {e}" for e in _validate_roadmap(roadmap)]
+    return errors
+
+
+def _validate_roadmap(data: dict) -> list[str]:
+    errors: list[str] = []
+    info = data.get("roadmap") or {}
+    if not isinstance(info, dict):
+        errors.append("roadmap: must be a mapping (slug, title, description, sources)")
+    elif info.get("slug") is not None and not (isinstance(info["slug"], str) and _SLUG.match(info["slug"])):
+        errors.append(f"roadmap: `slug` must be lower-case letters, digits or '-' (got {info.get('slug')!r})")
     sides = _list(data, "sides", errors)
     clusters = _list(data, "clusters", errors)
     developments = _list(data, "developments", errors, required=False)

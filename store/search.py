@@ -15,7 +15,7 @@ from store.views import SearchResult
 MAX_WORDS = 8
 
 
-def search(db: Database, text: str, limit: int = 10) -> SearchResult:
+def search(db: Database, roadmap_id: int | None, text: str, limit: int = 10) -> SearchResult:
     words = [w for w in re.split(r"\s+", text.strip()) if w][:MAX_WORDS]
     if not words:
         raise Invalid("say what to search for, e.g. `find prisoners`")
@@ -35,12 +35,15 @@ def search(db: Database, text: str, limit: int = 10) -> SearchResult:
             select(Step, Side, Cluster.slug)
             .join(Side, Side.id == Step.side_id)
             .join(Cluster, Cluster.id == Step.cluster_id)
-            .where(step_cond)
+            .where(Step.roadmap_id == roadmap_id, step_cond)
             .order_by(Cluster.position, Step.number)
             .limit(limit + 1)
         ).all()
         steps = [step_view(st, sd, cs) for st, sd, cs in rows]
-        dev_cond = and_(*[or_(Development.text.ilike(_like(w)), Development.source.ilike(_like(w))) for w in words])
+        dev_cond = and_(
+            Cluster.roadmap_id == roadmap_id,
+            *[or_(Development.text.ilike(_like(w)), Development.source.ilike(_like(w))) for w in words],
+        )
         devs = latest_developments(s, dev_cond, limit + 1)
     return SearchResult(text.strip(), steps[:limit], devs[:limit], len(steps) > limit, len(devs) > limit)
 

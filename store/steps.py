@@ -13,6 +13,7 @@ from store.base import Database, opt_str
 from store.models import Cluster, Side, Step, StepChange, utcnow
 from store.names import normalize_status, strip_control_chars
 from store.queries import find_step, step_view
+from store.roadmaps import Scope
 from store.views import DueChange, StatusChange, StepView
 
 # The fields whose change is recorded in a step's history (an import that renumbers a step records nothing).
@@ -42,8 +43,9 @@ def audit_row(
 
 
 class Steps:
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, scope: Scope):
         self.db = db
+        self.scope = scope
 
     def set_status(self, key: str, status: str, actor: str, note: str = "") -> StatusChange:
         view, old = self._change(key, "status", normalize_status(status), actor, note)
@@ -58,7 +60,7 @@ class Steps:
         """Change one field and record it in the step's history, in one transaction; nothing is written when the
         value is already what was asked."""
         with self.db.session(write=True) as s:
-            step = find_step(s, key)
+            step = find_step(s, key, self.scope.id)
             old = change_field(s, step, field, value, actor=actor, note=note)
             view = step_view(step, s.get(Side, step.side_id), s.get(Cluster, step.cluster_id).slug)
         return view, old

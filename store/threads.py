@@ -14,6 +14,7 @@ from sqlmodel import Session
 from store.base import Database, insert_ignore
 from store.models import Cluster, ClusterThread, utcnow
 from store.queries import find_cluster_id
+from store.roadmaps import Scope
 from store.views import ThreadSlot
 
 # A claim older than this belongs to a run that died between claiming and posting; it may be taken over.
@@ -30,15 +31,17 @@ def _is_claim(ts: str) -> bool:
 
 
 class ClusterThreads:
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, scope: Scope):
         self.db = db
+        self.scope = scope
 
     def claim_all(self, channel: str, actor: str) -> list[ThreadSlot]:
         """Every cluster's parent message in `channel`: the posted ones, and a claim for each missing one.
         A claim left behind by a run that died before confirming is taken over after PENDING_CLAIM_SECONDS."""
         slots = []
         with self.db.session(write=True) as s:
-            for cluster in s.exec(select(Cluster).order_by(Cluster.position)).scalars():
+            clusters = select(Cluster).where(Cluster.roadmap_id == self.scope.id).order_by(Cluster.position)
+            for cluster in s.exec(clusters).scalars():
                 claim = _new_claim()
                 values = dict(channel=channel, ts=claim, cluster_id=cluster.id, created_by=actor, created_at=utcnow())
                 got = s.exec(
@@ -65,12 +68,12 @@ class ClusterThreads:
         """Claim the right to repost a parent that Slack no longer has; None if another run already did."""
         claim = _new_claim()
         with self.db.session(write=True) as s:
-            return claim if _swap_ts(s, channel, find_cluster_id(s, cluster), lost_ts, claim) else None
+            return claim if _swap_ts(s, channel, find_cluster_id(s, cluster, self.scope.id), lost_ts, claim) else None
 
     def confirm(self, channel: str, cluster: str, claim: str, ts: str) -> bool:
         """Record the posted parent's ts in place of the claim."""
         with self.db.session(write=True) as s:
-            return _swap_ts(s, channel, find_cluster_id(s, cluster), claim, ts)
+            return _swap_ts(s, channel, find_cluster_id(s, cluster, self.scope.id), claim, ts)
 
     def release(self, channel: str, cluster: str, claim: str) -> None:
         """Give up a claim (the post failed), so that the next run posts the parent."""
@@ -78,7 +81,7 @@ class ClusterThreads:
             s.exec(
                 delete(ClusterThread).where(
                     ClusterThread.channel == channel,
-                    ClusterThread.cluster_id == find_cluster_id(s, cluster),
+                    ClusterThread.cluster_id == find_cluster_id(s, cluster, self.scope.id),
                     ClusterThread.ts == claim,
                 )
             )
@@ -89,7 +92,9 @@ class ClusterThreads:
             return s.exec(
                 select(Cluster.slug)
                 .join(ClusterThread, ClusterThread.cluster_id == Cluster.id)
-                .where(ClusterThread.channel == channel, ClusterThread.ts == thread_ts)
+                .where(
+                    ClusterThread.channel == channel, ClusterThread.ts == thread_ts, Cluster.roadmap_id == self.scope.id
+                )
             ).scalar()
 
 

@@ -3,97 +3,66 @@ a backup) and the first-run seed. The file format itself is store.roadmap_file."
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from store.base import Database, insert_ignore
+from store.base import Database, insert_ignore, upsert
 from store.developments import SlackMessage, add_development, checked_text
+from store.errors import Invalid
 from store.models import (
+    ChannelRoadmap,
     Cluster,
     ClusterThread,
     Development,
     DigestSchedule,
     Reciprocity,
-    RoadmapInfo,
+    Roadmap,
     Side,
     Step,
     StepChange,
 )
 from store.names import key_order
+from store.roadmap_file import is_store_document
+from store.roadmaps import Scope
 from store.steps import AUDITED_FIELDS, audit_row, change_field
 
 
 class Transfer:
-    def __init__(self, db: Database):
+    """Import and export. A scoped store exports its roadmap; the whole store exports every roadmap."""
+
+    def __init__(self, db: Database, scope: Scope):
         self.db = db
+        self.scope = scope
 
     def is_empty(self) -> bool:
         with self.db.session() as s:
-            return s.exec(select(Cluster.id).limit(1)).first() is None
+            return s.exec(select(Roadmap.id).limit(1)).first() is None
 
     def import_doc(self, doc: dict, *, replace: bool = False, actor: str = "import") -> dict[str, int]:
-        """Load a validated roadmap document (store.roadmap_file.parse) in one transaction.
+        """Load a validated document (store.roadmap_file.parse) in one transaction; returns counts of what was added.
 
-        Merge by default: sides, clusters and steps are matched by code, slug and id and updated; pairs,
-        threads and developments are added unless already there. `replace` empties the store first.
-        Returns counts of what was added.
+        A roadmap document adds the roadmap it names (`roadmap: slug:`) or merges into it: sides, clusters and
+        steps matched by code, slug and id and updated; pairs, threads and developments added unless already
+        there. A document without a slug goes to this store's roadmap (the only one, or the scope's). `replace`
+        empties that roadmap first, and only that one. A whole-store document (`roadmaps:`) loads each roadmap;
+        with `replace` it empties the whole store first.
         """
-        counts = dict.fromkeys(("sides", "clusters", "steps", "pairs", "developments", "changes"), 0)
+        counts = dict.fromkeys(("roadmaps", "sides", "clusters", "steps", "pairs", "developments", "changes"), 0)
         with self.db.session(write=True) as s:
-            if replace:
-                _wipe(s)
-            info = doc.get("roadmap") or {}
-            for key in ("title", "description"):
-                if info.get(key):
-                    s.merge(RoadmapInfo(key=key, value=str(info[key]).strip()))
-            if info.get("sources"):
-                s.merge(RoadmapInfo(key="sources", value="\n".join(str(x) for x in info["sources"])))
-            sides = {x.code: x for x in s.exec(select(Side)).scalars()}
-            for pos, d in enumerate(doc["sides"]):
-                side = sides.get(d["code"]) or Side(code=d["code"], name=d["name"])
-                counts["sides"] += side.id is None
-                side.name, side.position = d["name"], pos
-                s.add(side)
-                sides[side.code] = side
-            clusters = {x.slug: x for x in s.exec(select(Cluster)).scalars()}
-            steps = {x.key: x for x in s.exec(select(Step)).scalars()}
-            s.flush()
-            for pos, d in enumerate(doc["clusters"]):
-                c = clusters.get(d["slug"]) or Cluster(slug=d["slug"], prefix=d["prefix"], title=d["title"])
-                counts["clusters"] += c.id is None
-                c.prefix, c.title, c.summary, c.position = (
-                    d["prefix"],
-                    d["title"],
-                    d.get("summary") or "",
-                    pos,
-                )
-                s.add(c)
-                s.flush()
-                clusters[c.slug] = c
-                for sd in d.get("steps") or []:
-                    counts["changes"] += _upsert_step(s, steps, c, sides[sd["side"]], sd, actor, counts)
-            s.flush()
-            existing_pairs = {(r.step_id, r.counterpart_id) for r in s.exec(select(Reciprocity)).scalars()}
-            for d in doc["clusters"]:
-                for sd in d.get("steps") or []:
-                    for other in sd.get("answers") or []:
-                        a, b = sorted((steps[sd["id"]].id, steps[other].id))
-                        if (a, b) not in existing_pairs:
-                            s.add(Reciprocity(step_id=a, counterpart_id=b))
-                            existing_pairs.add((a, b))
-                            counts["pairs"] += 1
-            counts["developments"] = _import_developments(s, doc.get("developments") or [])
-            for t in doc.get("threads") or []:
-                ins = insert_ignore(
-                    s,
-                    ClusterThread,
-                    dict(channel=t["channel"], ts=str(t["ts"]), cluster_id=clusters[t["cluster"]].id),
-                    ["channel", "ts"],
-                )
-                s.exec(ins)
+            if is_store_document(doc):
+                if replace:
+                    _wipe(s)
+                for roadmap_doc in doc["roadmaps"]:
+                    _import_roadmap(s, roadmap_doc, self._target(s, roadmap_doc, replace=False), counts, actor)
+            else:
+                target = self._target(s, doc, replace)
+                if replace and target.id is not None:
+                    _wipe(s, target.id)
+                _import_roadmap(s, doc, target, counts, actor)
             for d in doc.get("digest_schedules") or []:
                 s.merge(
                     DigestSchedule(
@@ -106,6 +75,32 @@ class Transfer:
                 )
         return counts
 
+    def _target(self, s: Session, doc: dict, replace: bool) -> Roadmap:
+        """The roadmap row a document loads into (new, unsaved, when none matches)."""
+        info = doc.get("roadmap") or {}
+        slug = info.get("slug")
+        title = str(info.get("title") or "").strip()
+        if slug:
+            row = s.exec(select(Roadmap).where(Roadmap.slug == slug)).scalars().first()
+        elif self.scope.explicit:
+            row = s.get(Roadmap, self.scope.id)
+        else:
+            rows = s.exec(select(Roadmap)).scalars().all()
+            if len(rows) > 1:
+                raise Invalid(
+                    "this file names no roadmap and the store holds several "
+                    f"({', '.join(sorted(r.slug for r in rows))}): add `slug:` under `roadmap:` or pass --roadmap"
+                )
+            row = rows[0] if rows else None
+        if row is None:
+            return Roadmap(slug=slug or _slugify(title), title=title or "Roadmap")
+        if slug and title and row.title != title and not replace:
+            raise Invalid(
+                f"the store already has a roadmap `{row.slug}` titled “{row.title}”, and this file calls it “{title}”: "
+                "import with --replace to replace that roadmap, or give the file another slug"
+            )
+        return row
+
     def seed_if_empty(self, doc: dict) -> bool:
         """Load `doc` into an empty store; True if this call loaded it. Safe when two processes race."""
         if not self.is_empty():
@@ -116,128 +111,228 @@ class Transfer:
             return False  # another process seeded it first
         return True
 
-    def export_doc(self) -> dict:
-        """The whole store as a roadmap document (round-trips through import_doc)."""
+    def export_store(self) -> dict:
+        """Every roadmap, every channel's binding and digest schedule: a backup that restores the store exactly."""
         with self.db.session() as s:
-            info = {r.key: r.value for r in s.exec(select(RoadmapInfo)).scalars()}
-            sides = s.exec(select(Side).order_by(Side.position)).scalars().all()
-            side_code = {x.id: x.code for x in sides}
-            clusters = s.exec(select(Cluster).order_by(Cluster.position)).scalars().all()
-            cluster_slug = {c.id: c.slug for c in clusters}
-            steps = s.exec(select(Step).order_by(Step.cluster_id, Step.number)).scalars().all()
-            step_key = {x.id: x.key for x in steps}
-            answers: dict[int, list[str]] = defaultdict(list)
-            for r in s.exec(select(Reciprocity).order_by(Reciprocity.id)).scalars():
-                answers[r.step_id].append(step_key[r.counterpart_id])
-                answers[r.counterpart_id].append(step_key[r.step_id])
-            history: dict[int, list[dict]] = defaultdict(list)
-            for h in s.exec(select(StepChange).order_by(StepChange.changed_at, StepChange.id)).scalars():
-                history[h.step_id].append(
-                    _drop_none(
-                        {
-                            "at": h.changed_at,
-                            "actor": h.actor,
-                            "field": h.field,
-                            "from": h.old_value,
-                            "to": h.new_value,
-                            "note": h.note or None,
-                        }
-                    )
-                )
-            by_cluster: dict[int, list[dict]] = defaultdict(list)
-            for x in steps:
-                by_cluster[x.cluster_id].append(
-                    _drop_none(
-                        {
-                            "id": x.key,
-                            "side": side_code[x.side_id],
-                            "title": x.title,
-                            "detail": x.detail or None,
-                            "status": x.status,
-                            "due": x.due_on,
-                            "source": x.source or None,
-                            "url": x.source_url,
-                            "answers": sorted(answers[x.id], key=key_order) or None,
-                            "history": history[x.id] or None,
-                        }
-                    )
-                )
-            devs = []
-            for d in s.exec(select(Development).order_by(Development.occurred_on, Development.id)).scalars():
-                slack = None
-                if d.slack_channel:
-                    slack = _drop_none({"channel": d.slack_channel, "ts": d.slack_ts, "permalink": d.permalink})
-                devs.append(
-                    _drop_none(
-                        {
-                            "date": d.occurred_on,
-                            "precision": d.precision if d.precision != "day" else None,
-                            "cluster": cluster_slug[d.cluster_id],
-                            "step": step_key.get(d.step_id),
-                            "text": d.text,
-                            "source": d.source or None,
-                            "url": d.url,
-                            "author": d.author,
-                            "recorded_at": d.recorded_at,
-                            "slack": slack,
-                            "edited_at": d.edited_at,
-                            "retracted_at": d.retracted_at,
-                        }
-                    )
-                )
-            threads = [
-                {"channel": t.channel, "ts": t.ts, "cluster": cluster_slug[t.cluster_id]}
-                for t in s.exec(select(ClusterThread).order_by(ClusterThread.id)).scalars()
-            ]
-            schedules = [
-                {"channel": d.channel, "cron": d.cron, "timezone": d.timezone, "enabled": d.enabled}
-                for d in s.exec(select(DigestSchedule).order_by(DigestSchedule.channel)).scalars()
-            ]
-        roadmap = _drop_none(
-            {
-                "title": info.get("title"),
-                "description": info.get("description"),
-                "sources": info["sources"].split("\n") if info.get("sources") else None,
-            }
-        )
-        doc = {
-            "format": "roadmap/1",
-            "roadmap": roadmap,
-            "sides": [{"code": x.code, "name": x.name} for x in sides],
-            "clusters": [
-                _drop_none(
-                    {
-                        "slug": c.slug,
-                        "prefix": c.prefix,
-                        "title": c.title,
-                        "summary": c.summary or None,
-                        "steps": by_cluster[c.id],
-                    }
-                )
-                for c in clusters
-            ],
-            "developments": devs,
-        }
-        if threads:
-            doc["threads"] = threads
+            ids = list(s.exec(select(Roadmap.id).order_by(Roadmap.id)).scalars())
+            docs = [_export_roadmap(s, rid) for rid in ids]
+            schedules = _schedules(s)
+        doc: dict = {"format": "roadmap/1", "roadmaps": docs}
         if schedules:
             doc["digest_schedules"] = schedules
         return doc
 
+    def export_doc(self) -> dict:
+        """This store's roadmap as a roadmap document (round-trips through import_doc). With one roadmap in the
+        store it also carries the digest schedules, so that it is a whole backup, as before roadmaps existed."""
+        with self.db.session() as s:
+            doc = _export_roadmap(s, self.scope.require())
+            # The only roadmap: the channels' schedules are its own.
+            if not self.scope.explicit and (schedules := _schedules(s)):
+                doc["digest_schedules"] = schedules
+        return doc
 
-def _wipe(s: Session) -> None:
-    for model in (
-        StepChange,
-        Reciprocity,
-        Development,
-        ClusterThread,
-        Step,
-        Cluster,
-        Side,
-        RoadmapInfo,
-        DigestSchedule,
-    ):
-        s.exec(delete(model))
+
+def _schedules(s: Session) -> list[dict]:
+    return [
+        {"channel": d.channel, "cron": d.cron, "timezone": d.timezone, "enabled": d.enabled}
+        for d in s.exec(select(DigestSchedule).order_by(DigestSchedule.channel)).scalars()
+    ]
+
+
+def _export_roadmap(s: Session, rid: int) -> dict:
+    row = s.get(Roadmap, rid)
+    sides = s.exec(select(Side).where(Side.roadmap_id == rid).order_by(Side.position)).scalars().all()
+    side_code = {x.id: x.code for x in sides}
+    clusters = s.exec(select(Cluster).where(Cluster.roadmap_id == rid).order_by(Cluster.position)).scalars().all()
+    cluster_slug = {c.id: c.slug for c in clusters}
+    steps = s.exec(select(Step).where(Step.roadmap_id == rid).order_by(Step.cluster_id, Step.number)).scalars().all()
+    step_key = {x.id: x.key for x in steps}
+    step_ids = select(Step.id).where(Step.roadmap_id == rid)
+    cluster_ids = select(Cluster.id).where(Cluster.roadmap_id == rid)
+    answers: dict[int, list[str]] = defaultdict(list)
+    for r in s.exec(select(Reciprocity).where(Reciprocity.step_id.in_(step_ids)).order_by(Reciprocity.id)).scalars():
+        answers[r.step_id].append(step_key[r.counterpart_id])
+        answers[r.counterpart_id].append(step_key[r.step_id])
+    history: dict[int, list[dict]] = defaultdict(list)
+    changes = select(StepChange).where(StepChange.step_id.in_(step_ids)).order_by(StepChange.changed_at, StepChange.id)
+    for h in s.exec(changes).scalars():
+        history[h.step_id].append(
+            _drop_none(
+                {
+                    "at": h.changed_at,
+                    "actor": h.actor,
+                    "field": h.field,
+                    "from": h.old_value,
+                    "to": h.new_value,
+                    "note": h.note or None,
+                }
+            )
+        )
+    by_cluster: dict[int, list[dict]] = defaultdict(list)
+    for x in steps:
+        by_cluster[x.cluster_id].append(
+            _drop_none(
+                {
+                    "id": x.key,
+                    "side": side_code[x.side_id],
+                    "title": x.title,
+                    "detail": x.detail or None,
+                    "status": x.status,
+                    "due": x.due_on,
+                    "source": x.source or None,
+                    "url": x.source_url,
+                    "answers": sorted(answers[x.id], key=key_order) or None,
+                    "history": history[x.id] or None,
+                }
+            )
+        )
+    devs = []
+    developments = (
+        select(Development)
+        .where(Development.cluster_id.in_(cluster_ids))
+        .order_by(Development.occurred_on, Development.id)
+    )
+    for d in s.exec(developments).scalars():
+        slack = None
+        if d.slack_channel:
+            slack = _drop_none({"channel": d.slack_channel, "ts": d.slack_ts, "permalink": d.permalink})
+        devs.append(
+            _drop_none(
+                {
+                    "date": d.occurred_on,
+                    "precision": d.precision if d.precision != "day" else None,
+                    "cluster": cluster_slug[d.cluster_id],
+                    "step": step_key.get(d.step_id),
+                    "text": d.text,
+                    "source": d.source or None,
+                    "url": d.url,
+                    "author": d.author,
+                    "recorded_at": d.recorded_at,
+                    "slack": slack,
+                    "edited_at": d.edited_at,
+                    "retracted_at": d.retracted_at,
+                }
+            )
+        )
+    threads = [
+        {"channel": t.channel, "ts": t.ts, "cluster": cluster_slug[t.cluster_id]}
+        for t in s.exec(
+            select(ClusterThread).where(ClusterThread.cluster_id.in_(cluster_ids)).order_by(ClusterThread.id)
+        ).scalars()
+    ]
+    channels = list(
+        s.exec(
+            select(ChannelRoadmap.channel).where(ChannelRoadmap.roadmap_id == rid).order_by(ChannelRoadmap.channel)
+        ).scalars()
+    )
+    roadmap = _drop_none(
+        {
+            "slug": row.slug,
+            "title": row.title,
+            "description": row.description or None,
+            "sources": [x for x in row.sources.split("\n") if x] or None,
+            "channels": channels or None,
+        }
+    )
+    doc = {
+        "format": "roadmap/1",
+        "roadmap": roadmap,
+        "sides": [{"code": x.code, "name": x.name} for x in sides],
+        "clusters": [
+            _drop_none(
+                {
+                    "slug": c.slug,
+                    "prefix": c.prefix,
+                    "title": c.title,
+                    "summary": c.summary or None,
+                    "steps": by_cluster[c.id],
+                }
+            )
+            for c in clusters
+        ],
+        "developments": devs,
+    }
+    if threads:
+        doc["threads"] = threads
+    return doc
+
+
+def _import_roadmap(s: Session, doc: dict, row: Roadmap, counts: dict[str, int], actor: str) -> None:
+    """Merge one roadmap document into `row` (added first when new)."""
+    info = doc.get("roadmap") or {}
+    counts["roadmaps"] += row.id is None
+    for key in ("title", "description"):
+        if info.get(key):
+            setattr(row, key, str(info[key]).strip())
+    if info.get("sources"):
+        row.sources = "\n".join(str(x) for x in info["sources"])
+    s.add(row)
+    s.flush()
+    rid = row.id
+    for channel in info.get("channels") or []:
+        s.exec(upsert(s, ChannelRoadmap, dict(channel=str(channel), roadmap_id=rid, bound_by=actor), ["channel"]))
+    sides = {x.code: x for x in s.exec(select(Side).where(Side.roadmap_id == rid)).scalars()}
+    for pos, d in enumerate(doc["sides"]):
+        side = sides.get(d["code"]) or Side(roadmap_id=rid, code=d["code"], name=d["name"])
+        counts["sides"] += side.id is None
+        side.name, side.position = d["name"], pos
+        s.add(side)
+        sides[side.code] = side
+    clusters = {x.slug: x for x in s.exec(select(Cluster).where(Cluster.roadmap_id == rid)).scalars()}
+    steps = {x.key: x for x in s.exec(select(Step).where(Step.roadmap_id == rid)).scalars()}
+    s.flush()
+    for pos, d in enumerate(doc["clusters"]):
+        c = clusters.get(d["slug"]) or Cluster(roadmap_id=rid, slug=d["slug"], prefix=d["prefix"], title=d["title"])
+        counts["clusters"] += c.id is None
+        c.prefix, c.title, c.summary, c.position = d["prefix"], d["title"], d.get("summary") or "", pos
+        s.add(c)
+        s.flush()
+        clusters[c.slug] = c
+        for sd in d.get("steps") or []:
+            counts["changes"] += _upsert_step(s, steps, c, sides[sd["side"]], sd, actor, counts)
+    s.flush()
+    step_ids = select(Step.id).where(Step.roadmap_id == rid)
+    existing_pairs = {
+        (r.step_id, r.counterpart_id)
+        for r in s.exec(select(Reciprocity).where(Reciprocity.step_id.in_(step_ids))).scalars()
+    }
+    for d in doc["clusters"]:
+        for sd in d.get("steps") or []:
+            for other in sd.get("answers") or []:
+                a, b = sorted((steps[sd["id"]].id, steps[other].id))
+                if (a, b) not in existing_pairs:
+                    s.add(Reciprocity(step_id=a, counterpart_id=b))
+                    existing_pairs.add((a, b))
+                    counts["pairs"] += 1
+    counts["developments"] += _import_developments(s, rid, doc.get("developments") or [])
+    for t in doc.get("threads") or []:
+        values = dict(channel=t["channel"], ts=str(t["ts"]), cluster_id=clusters[t["cluster"]].id)
+        s.exec(insert_ignore(s, ClusterThread, values, ["channel", "ts"]))
+
+
+def _slugify(title: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40].strip("-")
+    return slug if slug and slug[0].isalpha() else f"roadmap-{slug}".strip("-")[:40]
+
+
+def _wipe(s: Session, roadmap_id: int | None = None) -> None:
+    """Empty one roadmap (its row, bindings and channels' schedules stay), or with no id the whole store."""
+    if roadmap_id is None:
+        for model in (StepChange, Reciprocity, Development, ClusterThread, Step, Cluster, Side, ChannelRoadmap):
+            s.exec(delete(model))
+        s.exec(delete(DigestSchedule))
+        s.exec(delete(Roadmap))
+        return
+    step_ids = select(Step.id).where(Step.roadmap_id == roadmap_id)
+    cluster_ids = select(Cluster.id).where(Cluster.roadmap_id == roadmap_id)
+    s.exec(delete(StepChange).where(StepChange.step_id.in_(step_ids)))
+    s.exec(delete(Reciprocity).where(Reciprocity.step_id.in_(step_ids)))
+    s.exec(delete(Development).where(Development.cluster_id.in_(cluster_ids)))
+    s.exec(delete(ClusterThread).where(ClusterThread.cluster_id.in_(cluster_ids)))
+    s.exec(delete(Step).where(Step.roadmap_id == roadmap_id))
+    s.exec(delete(Cluster).where(Cluster.roadmap_id == roadmap_id))
+    s.exec(delete(Side).where(Side.roadmap_id == roadmap_id))
 
 
 def _drop_none(d: dict) -> dict:
@@ -268,7 +363,7 @@ def _upsert_step(
     step = steps.get(d["id"])
     changes = 0
     if step is None:
-        step = Step(key=d["id"], **fields)
+        step = Step(roadmap_id=cluster.roadmap_id, key=d["id"], **fields)
         s.add(step)
         s.flush()
         steps[step.key] = step
@@ -298,13 +393,17 @@ def _upsert_step(
     return changes
 
 
-def _import_developments(s: Session, devs: list[dict]) -> int:
+def _import_developments(s: Session, rid: int, devs: list[dict]) -> int:
     """Add the document's developments through the one recording path; a Slack message or a dated fact already
     in the store is never added twice."""
-    slugs = {c.id: c.slug for c in s.exec(select(Cluster)).scalars()}
+    slugs = {c.id: c.slug for c in s.exec(select(Cluster).where(Cluster.roadmap_id == rid)).scalars()}
     seen = {
         (slugs[r.cluster_id], r.occurred_on, r.text)
-        for r in s.exec(select(Development.cluster_id, Development.occurred_on, Development.text)).all()
+        for r in s.exec(
+            select(Development.cluster_id, Development.occurred_on, Development.text).where(
+                Development.cluster_id.in_(list(slugs))
+            )
+        ).all()
     }
     added = 0
     for d in devs:
@@ -318,6 +417,7 @@ def _import_developments(s: Session, devs: list[dict]) -> int:
             continue
         _id, created = add_development(
             s,
+            rid,
             text=d["text"],
             author=str(d.get("author") or "import"),
             cluster=None if d.get("step") else d["cluster"],

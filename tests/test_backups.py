@@ -108,8 +108,9 @@ def test_export_to_stdout_is_a_valid_roadmap_file(database_url, monkeypatch, cap
     assert cli(monkeypatch, url, "db", "upgrade") == 0
     capsys.readouterr()
     assert cli(monkeypatch, url, "export") == 0
-    doc = parse(capsys.readouterr().out)
-    assert doc["clusters"] and doc["developments"]
+    doc = parse(capsys.readouterr().out)  # the whole store: every roadmap in it
+    (roadmap,) = doc["roadmaps"]
+    assert roadmap["roadmap"]["slug"] == "us-belarus" and roadmap["clusters"] and roadmap["developments"]
 
 
 def test_importing_a_broken_file_changes_nothing(database_url, monkeypatch, tmp_path, capsys):
