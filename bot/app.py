@@ -19,13 +19,8 @@ log = logging.getLogger(__name__)
 COMMAND = "/roadmap"
 
 
-def create_app(
-    settings: Settings,
-    store: RoadmapStore,
-    *,
-    clients: SlackClients | None = None,
-    token_verification: bool = True,
-) -> App:
+def build_services(settings: Settings, store: RoadmapStore, clients: SlackClients | None = None) -> Services:
+    """What every listener (and the outbox worker, and the clock) works with."""
     clients = clients or make_clients(settings)
     # Listeners must stay short: process_before_response answers in the HTTP response itself (no 10 ms ack
     # polling); Web API calls go to this executor after the answer is sent. Bolt's default pool has 5 threads.
@@ -33,7 +28,19 @@ def create_app(
     editors = Editors(settings.editors, clients.lookup or clients.reader)
     if editors.everyone:
         log.warning("ROADMAP_EDITORS is not set: everyone in the workspace can change the roadmap")
-    services = Services(settings, store, clients, editors, executor)
+    return Services(settings, store, clients, editors, executor)
+
+
+def create_app(
+    settings: Settings,
+    store: RoadmapStore,
+    *,
+    clients: SlackClients | None = None,
+    services: Services | None = None,
+    token_verification: bool = True,
+) -> App:
+    services = services or build_services(settings, store, clients)
+    clients = services.clients
     app = App(
         client=clients.poster,
         signing_secret=settings.slack_signing_secret,

@@ -262,5 +262,11 @@ def cmd_clock(args, settings: Settings) -> int:
         trigger(settings.digest_schedule, settings.timezone)
     except ScheduleError as exc:
         raise SettingsError(f"ROADMAP_DIGEST_SCHEDULE={settings.digest_schedule!r}: {exc}") from exc
-    Clock(_digest_sender(settings), timezone=settings.timezone).run()
+    from bot.app import build_services
+    from handlers.digest_sender import DigestSender
+    from handlers.outbox import OutboxWorker
+
+    services = build_services(settings, _store(settings))
+    sender = DigestSender(settings, services.store, services.clients.poster, services.clients.reader)
+    Clock(sender, timezone=settings.timezone, outbox=OutboxWorker(services)).run()
     return 0

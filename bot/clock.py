@@ -22,6 +22,7 @@ from store.schedule import Target, describe, trigger
 log = logging.getLogger(__name__)
 
 RELOAD_SECONDS = 60
+OUTBOX_SECONDS = 5
 
 
 class Clock:
@@ -32,8 +33,9 @@ class Clock:
     due and unsent — which covers catch-up after downtime and retries of failed sends.
     """
 
-    def __init__(self, sender, scheduler: BaseScheduler | None = None, timezone: str = "UTC"):
+    def __init__(self, sender, scheduler: BaseScheduler | None = None, timezone: str = "UTC", outbox=None):
         self.sender = sender
+        self.outbox = outbox  # an OutboxWorker: the clock also works off what is owed to Slack
         self.scheduler = scheduler or BlockingScheduler(
             timezone=ZoneInfo(timezone),
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
@@ -81,6 +83,10 @@ class Clock:
             name="reload schedules and send due digests",
             next_run_time=datetime.now(UTC),  # at start: catch up on a slot missed while down
         )
+        if self.outbox is not None:
+            self.scheduler.add_job(
+                self.outbox.run_once, IntervalTrigger(seconds=OUTBOX_SECONDS), id="outbox", name="work owed to Slack"
+            )
 
         def stop(signum, _frame) -> None:
             log.info("signal %s: finishing running jobs, then stopping", signum)

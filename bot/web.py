@@ -242,9 +242,10 @@ def application() -> SlackWSGI:
     """gunicorn entry point (a factory: nothing happens at import)."""
     from gunicorn.errors import AppImportError
 
-    from bot.app import create_app
+    from bot.app import build_services, create_app
     from bot.runtime import open_store
     from bot.settings import Settings, SettingsError
+    from handlers.outbox import OutboxWorker
 
     try:
         settings = Settings.from_env().require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
@@ -253,4 +254,6 @@ def application() -> SlackWSGI:
     except SettingsError as exc:
         # gunicorn prints this one line and stops ("App failed to load") instead of a traceback per worker.
         raise AppImportError(f"roadmap: {exc}") from None
-    return SlackWSGI(create_app(settings, store), store)
+    services = build_services(settings, store)
+    OutboxWorker(services).start()  # work owed to Slack (store/outbox.py), in every web worker: claims keep it once
+    return SlackWSGI(create_app(settings, store, services=services), store)

@@ -8,6 +8,7 @@ per domain. Each domain lives in a module of its own; each call is one transacti
     store.threads        cluster threads                 store/threads.py
     store.digests        digest content, claims, schedules  store/digests.py
     store.transfer       import, export, seed            store/transfer.py
+    store.outbox         work owed to Slack, durable     store/outbox.py
     store.search(text)   `find`                          store/search.py
 """
 
@@ -23,6 +24,7 @@ from store.base import Database
 from store.cache import ReadCache
 from store.developments import Developments
 from store.digests import Digests
+from store.outbox import Outbox
 from store.roadmap import RoadmapReads
 from store.roadmaps import Roadmaps, Scope
 from store.steps import Steps
@@ -47,6 +49,7 @@ class RoadmapStore:
         self.threads = ClusterThreads(self.db, self.scope)
         self.digests = Digests(self.db, self.scope)
         self.transfer = Transfer(self.db, self.scope)
+        self.outbox = _shared.outbox if _shared else Outbox(self.db)
 
     def scoped(self, roadmap_id: int) -> RoadmapStore:
         """The same store acting on one roadmap (sharing the engine and the read cache)."""

@@ -20,6 +20,7 @@ from store.base import Database, insert_ignore
 from store.errors import Invalid
 from store.models import Cluster, Development, utcnow
 from store.names import strip_control_chars
+from store.outbox import CLUSTER_CHANGED, enqueue
 from store.queries import development_view, find_cluster_id, find_step
 from store.roadmaps import Scope
 from store.views import DevelopmentView, Recorded
@@ -108,6 +109,7 @@ def add_development(
         edited_at=edited_at,
         retracted_at=retracted_at,
     )
+    enqueue(s, CLUSTER_CHANGED, str(cluster_id))
     if slack is None:
         dev = Development(**values)
         s.add(dev)
@@ -182,15 +184,20 @@ class Developments:
                 .values(text=text, cluster_id=cluster_id, step_id=step_id, edited_at=edited_at)
                 .returning(Development.id)
             ).scalar()
-            return development_view(s, dev_id) if dev_id is not None else None
+            if dev_id is None:
+                return None
+            enqueue(s, CLUSTER_CHANGED, str(cluster_id))
+            return development_view(s, dev_id)
 
     def retract(self, channel: str, ts: str, at: datetime | None = None) -> bool:
         """Retract the development of a deleted Slack message: kept (and exported) but no longer shown."""
         with self.db.session(write=True) as s:
-            done = s.exec(
+            cluster_id = s.exec(
                 update(Development)
                 .where(*_of_message(channel, ts), Development.retracted_at.is_(None))
                 .values(retracted_at=at or utcnow())
-                .returning(Development.id)
-            ).first()
-        return done is not None
+                .returning(Development.cluster_id)
+            ).scalar()
+            if cluster_id is not None:
+                enqueue(s, CLUSTER_CHANGED, str(cluster_id))
+        return cluster_id is not None

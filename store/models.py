@@ -216,3 +216,22 @@ class DigestRun(SQLModel, table=True):
     attempts: int = 0
     error: str | None = Field(default=None, sa_column=Column(Text))
     message_ts: str | None = Field(default=None, max_length=32)
+
+
+class PendingWork(SQLModel, table=True):
+    """The outbox (store/outbox.py): work owed to Slack, one row per (kind, key), written with the change."""
+
+    __tablename__ = "pending_work"
+    __table_args__ = (
+        UniqueConstraint("kind", "key", name="uq_pending_work_kind_key"),
+        Index("ix_pending_work_due", "not_before"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=40)
+    key: str = Field(max_length=200)
+    not_before: datetime
+    version: int = 0  # bumped by every change that arrives while the row is owed
+    attempts: int = 0
+    claimed_until: datetime | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = Field(default_factory=utcnow)

@@ -12,6 +12,7 @@ from sqlmodel import Session
 from store.base import Database, opt_str
 from store.models import Cluster, Side, Step, StepChange, utcnow
 from store.names import normalize_status, strip_control_chars
+from store.outbox import CLUSTER_CHANGED, enqueue
 from store.queries import find_step, step_view
 from store.roadmaps import Scope
 from store.views import DueChange, StatusChange, StepView
@@ -73,6 +74,7 @@ def change_field(s: Session, step: Step, field: str, value, *, actor: str, note:
         setattr(step, field, value)
         step.updated_at = utcnow()
         s.add(step)
+        enqueue(s, CLUSTER_CHANGED, str(step.cluster_id))
         if field in AUDITED_FIELDS:
             s.add(audit_row(step.id, field, old, value, actor=actor, note=note))
     return old

@@ -26,6 +26,7 @@ from store.models import (
     StepChange,
 )
 from store.names import key_order
+from store.outbox import CLUSTER_CHANGED, enqueue
 from store.roadmap_file import is_store_document
 from store.roadmaps import Scope
 from store.steps import AUDITED_FIELDS, audit_row, change_field
@@ -306,6 +307,8 @@ def _import_roadmap(s: Session, doc: dict, row: Roadmap, counts: dict[str, int],
                     existing_pairs.add((a, b))
                     counts["pairs"] += 1
     counts["developments"] += _import_developments(s, rid, doc.get("developments") or [])
+    for c in clusters.values():  # whatever shows these clusters is owed a refresh
+        enqueue(s, CLUSTER_CHANGED, str(c.id))
     for t in doc.get("threads") or []:
         values = dict(channel=t["channel"], ts=str(t["ts"]), cluster_id=clusters[t["cluster"]].id)
         s.exec(insert_ignore(s, ClusterThread, values, ["channel", "ts"]))
