@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from slack_sdk.errors import SlackApiError
 
 from handlers.context import Services
-from store.outbox import Work
+from store.outbox import CLUSTER_CHANGED, Work
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,23 @@ def handles(kind: str) -> Callable[[Handler], Handler]:
         return fn
 
     return register
+
+
+# What reacts when a cluster changes (cards, canvases, App Homes): each listener owes its own finer-grained work
+# (e.g. ("card", "C123:5")) rather than doing it here, so that one failing target never repeats the others.
+ClusterListener = Callable[[Services, int], None]
+CLUSTER_LISTENERS: list[ClusterListener] = []
+
+
+def on_cluster_change(listener: ClusterListener) -> ClusterListener:
+    CLUSTER_LISTENERS.append(listener)
+    return listener
+
+
+@handles(CLUSTER_CHANGED)
+def _fan_out_cluster_change(services: Services, work: Work) -> None:
+    for listener in CLUSTER_LISTENERS:
+        listener(services, int(work.key))
 
 
 def retry_after(exc: Exception) -> timedelta | None:
