@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
+from handlers.web_urls import cluster_url, overview_url, step_url
 from store.api import RoadmapStore
 from store.errors import Ambiguous, Invalid, NotFound, StoreError, StoreUnavailable
 from store.models import STATUSES
@@ -35,6 +36,7 @@ class Caller:
     editors: tuple[str, ...] = ()
     today: date = field(default_factory=date.today)
     shareable: bool = False  # offer a "Share in channel" button (Slack only)
+    web_base: str | None = None  # ROADMAP_BASE_URL: status answers link to their web page when it is set
 
     @property
     def is_editor(self) -> bool:
@@ -219,13 +221,16 @@ def _status(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
 
 def _status_reply(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
     share = _share(caller, f"status {rest}".strip())
+    base = caller.web_base
     if not rest:
         data = dict(title=store.roadmap.title(), clusters=store.roadmap.cluster_overview(), share=share)
+        data["web"] = overview_url(base) if base else None
         return Reply(render("status_overview.json.j2", data, memo=True))
     key = normalize_step_key(rest)
     if key:  # step ids carry a number; cluster names never do
         d = store.roadmap.step_detail(key)
         data = dict(step=d.step, pairs=d.pairs, history=d.history, developments=d.developments)
+        data["web"] = step_url(base, d.step.key) if base else None
         return Reply(render("status_step.json.j2", dict(data, today=caller.today, share=share), memo=True))
     cluster = store.roadmap.resolve_cluster(rest)
     d = store.roadmap.cluster_detail(cluster.slug)
@@ -237,6 +242,7 @@ def _status_reply(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
         pairs_total=d.pairs_total,
         open_pairs=d.open_pairs,
         developments=d.developments,
+        web=cluster_url(base, d.cluster.slug) if base else None,
     )
     return Reply(render("status_cluster.json.j2", dict(data, today=caller.today, share=share), memo=True))
 

@@ -1,0 +1,70 @@
+"""The addresses of the web pages (ROADMAP_BASE_URL + a path), built and read back in one place: the status
+answers link to them, the pages route by them, and unfurls recognise them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote, unquote, urlencode, urlsplit
+
+OVERVIEW = "/"
+CLUSTERS = "/clusters/"
+STEPS = "/steps/"
+SEARCH = "/search"
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a page path points at: kind is "overview", "cluster", "step" or "search"; name is the slug or key."""
+
+    kind: str
+    name: str = ""
+
+
+def overview_url(base: str) -> str:
+    return base + OVERVIEW
+
+
+def cluster_url(base: str, slug: str) -> str:
+    return base + cluster_path(slug)
+
+
+def step_url(base: str, key: str) -> str:
+    return base + step_path(key)
+
+
+def search_url(base: str, text: str) -> str:
+    return f"{base}{SEARCH}?{urlencode({'q': text})}"
+
+
+def cluster_path(slug: str) -> str:
+    return CLUSTERS + quote(slug, safe="")
+
+
+def step_path(key: str) -> str:
+    return STEPS + quote(key, safe="")
+
+
+def target_of_path(path: str) -> Target | None:
+    """The page a request path names, or None when it names none (a 404)."""
+    if path == OVERVIEW:
+        return Target("overview")
+    if path in (SEARCH, SEARCH + "/"):
+        return Target("search")
+    for prefix, kind in ((CLUSTERS, "cluster"), (STEPS, "step")):
+        if path.startswith(prefix):
+            name = unquote(path[len(prefix) :].rstrip("/"), errors="replace")
+            if name and "/" not in name and len(name) <= 100:
+                return Target(kind, name)
+    return None
+
+
+def target_of_url(base: str | None, url: str) -> Target | None:
+    """The page a full URL names when it lies under `base` (same scheme and host), else None."""
+    if not base:
+        return None
+    try:
+        ours, theirs = urlsplit(base), urlsplit(url)
+        same = (ours.scheme, ours.netloc.lower()) == (theirs.scheme, theirs.netloc.lower())
+    except ValueError:
+        return None
+    return target_of_path(theirs.path or "/") if same else None
