@@ -59,7 +59,7 @@ def test_nothing_is_served_without_a_session(site, path):
 
 def test_a_forged_or_foreign_session_cookie_is_no_session(site, wsettings, store, signed_in):
     real = signed_in.cookies["roadmap_session"]
-    payload, _, signature = real.rpartition(".")
+    payload, _, _signature = real.rpartition(".")
     for cookie in (real[:-2] + ("AA" if real[-2:] != "AA" else "BB"), payload + ".x", "garbage", ""):
         page = Browser(site, {"roadmap_session": cookie}).get("/")
         assert page.status == 303, cookie

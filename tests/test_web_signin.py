@@ -96,7 +96,7 @@ def test_a_callback_whose_state_does_not_match_is_refused(site, fake_slack, tamp
 
 def test_a_callback_without_the_state_cookie_is_refused(site, fake_slack):
     # Someone else's link (login CSRF): this browser never started a sign-in.
-    location, query = _start(Browser(site))
+    location, _query = _start(Browser(site))
     stranger = Browser(site)
     back = stranger.get(visit_identity_provider(location))
     assert back.status == 403 and "roadmap_session" not in stranger.cookies
