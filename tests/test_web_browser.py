@@ -27,7 +27,7 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 
-SCREENSHOTS = Path(os.environ.get("ROADMAP_SCREENSHOTS_DIR", "/tmp"))  # noqa: not a bot setting: tests only
+SCREENSHOTS = Path(os.environ.get("WEB_SCREENSHOTS_DIR", "/tmp"))  # where a person can look at them
 
 
 class _Server(ThreadingMixIn, WSGIServer):
