@@ -135,7 +135,8 @@ class Pages:
 
     def _page(self, start_response: Callable, page: Page, method: str, extra: list | None = None) -> list[bytes]:
         body = page.html.encode("utf-8")
-        return _reply(start_response, page.status, b"" if method == "HEAD" else body, extra, "text/html")
+        headers = [("Content-Length", str(len(body))), *(extra or [])]  # HEAD: the length GET would send
+        return _reply(start_response, page.status, b"" if method == "HEAD" else body, headers, "text/html")
 
     def _title(self) -> str:
         try:
@@ -167,6 +168,7 @@ def _redirect(start_response: Callable, location: str, extra: list | None = None
 def _reply(start_response: Callable, code: int, body: bytes, extra: list | None, kind: str) -> list[bytes]:
     from bot.web import _status
 
-    headers = [("Content-Type", f"{kind}; charset=utf-8"), ("Content-Length", str(len(body))), *SECURITY_HEADERS]
-    start_response(_status(code), [*headers, *(extra or [])])
+    extra = extra or []
+    length = [] if any(k == "Content-Length" for k, _ in extra) else [("Content-Length", str(len(body)))]
+    start_response(_status(code), [("Content-Type", f"{kind}; charset=utf-8"), *length, *SECURITY_HEADERS, *extra])
     return [body]

@@ -45,15 +45,15 @@ def step_path(key: str) -> str:
 
 
 def target_of_path(path: str) -> Target | None:
-    """The page a request path names, or None when it names none (a 404)."""
+    """The page a request path names (decoded, as WSGI's PATH_INFO is), or None when it names none (a 404)."""
     if path == OVERVIEW:
         return Target("overview")
     if path in (SEARCH, SEARCH + "/"):
         return Target("search")
     for prefix, kind in ((CLUSTERS, "cluster"), (STEPS, "step")):
         if path.startswith(prefix):
-            name = unquote(path[len(prefix) :].rstrip("/"), errors="replace")
-            if name and "/" not in name and len(name) <= 100:
+            name = path[len(prefix) :].rstrip("/")
+            if name and "/" not in name and len(name) <= 100 and name.isprintable():
                 return Target(kind, name)
     return None
 
@@ -67,4 +67,4 @@ def target_of_url(base: str | None, url: str) -> Target | None:
         same = (ours.scheme, ours.netloc.lower()) == (theirs.scheme, theirs.netloc.lower())
     except ValueError:
         return None
-    return target_of_path(theirs.path or "/") if same else None
+    return target_of_path(unquote(theirs.path or "/", errors="replace")) if same else None

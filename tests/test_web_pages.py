@@ -4,6 +4,7 @@ session, and, signed in, the overview, a cluster, a step and search — valid HT
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from html import unescape
 
@@ -165,7 +166,10 @@ def test_odd_or_oversized_query_strings_never_error(signed_in, query):
         ("/steps/not a step", "There is no step"),
         ("/steps/" + "A" * 500, "There is no such page"),
         ("/clusters/a/b", "There is no such page"),
-        ("/steps/%ff%00", "There is no step"),
+        ("/steps/%ff%00", "There is no such page"),
+        ("/steps/%ff", "There is no step"),
+        ("/clusters/%3Cb%3E%C3%A9", "There is no cluster"),
+        ("/clusters/%E2%80%AE", "There is no such page"),
     ],
 )
 def test_unknown_pages_are_404s_with_a_way_back(signed_in, path, says):
@@ -188,8 +192,10 @@ def test_the_pages_cannot_change_anything(signed_in, store):
             page = signed_in.request(method, path, b"status=done")
             assert page.status == 405 and "GET" in page.header("Allow")
     for path in PAGES:
-        assert signed_in.get(path).status == 200
-        assert signed_in.request("HEAD", path).status == 200
+        page = signed_in.get(path)
+        head = signed_in.request("HEAD", path)
+        assert page.status == head.status == 200 and head.body == ""
+        assert head.header("Content-Length") == page.header("Content-Length") == str(len(page.body.encode()))
     assert store.transfer.export_doc() == before
 
 
@@ -216,3 +222,29 @@ def test_status_answers_link_to_their_pages_only_when_the_base_url_is_set(settin
         assert "View on the web" not in str(plain)
         # Unset, the answer is exactly what it was: the link is the only difference.
         assert [b for b in linked["blocks"] if b != link] == plain["blocks"]
+
+
+def test_the_gunicorn_entry_point_serves_the_pages_when_configured(monkeypatch, tmp_path, fake_slack):
+    from bot.web import application
+
+    for k in [k for k in os.environ if k.startswith(("ROADMAP_", "SLACK_"))]:
+        monkeypatch.delenv(k)
+    env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'web.db'}",
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_SIGNING_SECRET": "test-signing-secret",
+        "SLACK_API_URL": fake_slack.api_url,
+        "SLACK_CLIENT_ID": fake_slack.client_id,
+        "SLACK_CLIENT_SECRET": fake_slack.client_secret,
+        "SLACK_AUTHORIZE_URL": fake_slack.authorize_url,
+        "ROADMAP_BASE_URL": BASE_URL,
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    app = application()
+    assert app.app.oauth_flow is None  # the client credentials did not turn Bolt into an OAuth app
+    browser = Browser(app)
+    assert browser.get("/").status == 303
+    assert "Security cooperation" in browser.sign_in().body
+    link = {"type": "context", "elements": [{"type": "mrkdwn", "text": f"<{BASE_URL}/|View on the web>"}]}
+    assert link in answer(app, "status")["blocks"]

@@ -7,7 +7,7 @@ import dataclasses
 import http.client
 import io
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import unquote_to_bytes, urlsplit
 
 import html5lib
 
@@ -54,7 +54,8 @@ class Browser:
         parts = urlsplit(target)
         environ = {
             "REQUEST_METHOD": method,
-            "PATH_INFO": parts.path.encode("utf-8").decode("latin-1") if parts.path else "/",
+            # As a WSGI server passes it: percent-decoded bytes, as latin-1 text.
+            "PATH_INFO": unquote_to_bytes(parts.path).decode("latin-1") if parts.path else "/",
             "QUERY_STRING": parts.query,
             "SERVER_NAME": "roadmap.test",
             "SERVER_PORT": "80",
