@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+import os
+import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 from slack_bolt import App, BoltResponse
 
 from bot.settings import Settings
 from bot.slack import make_clients
-from handlers import record_shortcut, slash, threads
+from handlers import record_shortcut, slash, threads, unfurls
 from handlers.context import Services, SlackClients
 from handlers.editors import Editors
 from store.api import RoadmapStore
@@ -41,13 +45,16 @@ def create_app(
 ) -> App:
     services = services or build_services(settings, store, clients)
     clients = services.clients
-    app = App(
-        client=clients.poster,
-        signing_secret=settings.slack_signing_secret,
-        process_before_response=True,
-        token_verification_enabled=token_verification,
-        listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="bolt"),
-    )
+    with _without_bolt_oauth_env():
+        app = App(
+            client=clients.poster,
+            signing_secret=settings.slack_signing_secret,
+            process_before_response=True,
+            token_verification_enabled=token_verification,
+            listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="bolt"),
+        )
+    # The bot is one workspace's app with one bot token, whatever the environment holds.
+    assert app.oauth_flow is None, "Bolt must not run the OAuth installation flow"
 
     @app.middleware
     def provide_services(context, next):
@@ -58,10 +65,30 @@ def create_app(
     app.action("share_in_channel")(slash.on_share_in_channel)
     # Cluster threads and "Record as development": every message subtype has a listener (no 404 → no retries).
     app.event("message")(threads.on_message)
+    # Links to the web pages posted in Slack unfurl into a card of the step or cluster.
+    app.event("link_shared")(unfurls.on_link_shared)
     app.shortcut(record_shortcut.CALLBACK_ID)(record_shortcut.on_record_shortcut)
     app.view(record_shortcut.CALLBACK_ID)(record_shortcut.on_record_submission)
     app.error(on_listener_error)
     return app
+
+
+# Bolt switches to multi-workspace OAuth installation mode when it sees these two in the environment
+# (slack_bolt/app/app.py: `oauth_settings is None and os.environ.get("SLACK_CLIENT_ID") ...`), and then ignores
+# the bot token and answers every request "please install this app". The web pages need them for Sign in with
+# Slack (docs/stack-traps.md, Bolt behind gunicorn), so Bolt is built without seeing them.
+_BOLT_OAUTH_ENV = ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET")
+_ENV_LOCK = threading.Lock()
+
+
+@contextmanager
+def _without_bolt_oauth_env() -> Iterator[None]:
+    with _ENV_LOCK:
+        hidden = {k: os.environ.pop(k) for k in _BOLT_OAUTH_ENV if k in os.environ}
+        try:
+            yield
+        finally:
+            os.environ.update(hidden)
 
 
 def on_listener_error(error: Exception, body: dict) -> BoltResponse:

@@ -99,7 +99,14 @@ def _caller(settings: Settings, args):
     user = args.user
     editor = not settings.editors or user in settings.editors or user == "console"
     today = datetime.now(settings.tz).date()
-    return Caller(user_id=user, editor=editor, editors=settings.editors, today=today, roadmap=args.roadmap)
+    return Caller(
+        user_id=user,
+        editor=editor,
+        editors=settings.editors,
+        today=today,
+        roadmap=args.roadmap,
+        web_base=settings.roadmap_base_url,
+    )
 
 
 def cmd_ask(args, settings: Settings) -> int:

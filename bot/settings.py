@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_AUTHORIZE_URL = "https://slack.com/openid/connect/authorize"
 
 # Every variable the bot reads, with what it is for (the README's table is written from the same facts).
 KNOWN: dict[str, str] = {
@@ -19,6 +20,9 @@ KNOWN: dict[str, str] = {
     "SLACK_SIGNING_SECRET": "signing secret; required for HTTP mode",
     "SLACK_APP_TOKEN": "app-level token (xapp-…); enables Socket Mode",
     "SLACK_API_URL": "base URL of the Slack Web API (tests and staging point it at a fake)",
+    "SLACK_CLIENT_ID": "the app's client id; with SLACK_CLIENT_SECRET and ROADMAP_BASE_URL turns on the web pages",
+    "SLACK_CLIENT_SECRET": "the app's client secret (Sign in with Slack; also signs the web session cookie)",
+    "SLACK_AUTHORIZE_URL": "Sign in with Slack's authorize endpoint (tests point it at a fake)",
     "DATABASE_URL": "SQLAlchemy URL; sqlite:///roadmap.db by default; postgres:// accepted",
     "ROADMAP_EDITORS": "comma-separated Slack user ids (U…) and user-group ids (S…) who may change steps",
     "ROADMAP_TIMEZONE": "IANA time zone for dates and the digest schedule (America/New_York)",
@@ -28,6 +32,7 @@ KNOWN: dict[str, str] = {
     "ROADMAP_DIGEST_GRACE_HOURS": "hours after a scheduled time within which a missed digest is still sent (6)",
     "ROADMAP_SEED": "roadmap file loaded into an empty store (built-in U.S.–Belarus roadmap); 'none' to skip",
     "ROADMAP_LOG_LEVEL": "logging level (INFO)",
+    "ROADMAP_BASE_URL": "public URL of the web process (https://…): answers link to its pages, links to them unfurl",
     "PORT": "HTTP port for the web process (3000)",
 }
 
@@ -52,11 +57,20 @@ class Settings:
     seed: str | None = "builtin"
     log_level: str = "INFO"
     port: int = 3000
+    slack_client_id: str | None = None
+    slack_client_secret: str | None = None
+    slack_authorize_url: str = DEFAULT_AUTHORIZE_URL
+    roadmap_base_url: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def web_pages_enabled(self) -> bool:
+        """The web pages are served only when Sign in with Slack can work: nothing is ever shown unauthenticated."""
+        return bool(self.slack_client_id and self.slack_client_secret and self.roadmap_base_url)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -82,6 +96,9 @@ class Settings:
         if not re.match(r"^https?://", api_url):
             raise SettingsError(f"SLACK_API_URL={api_url!r} must be an http(s) URL")
         seed = get("ROADMAP_SEED") or "builtin"
+        authorize_url = get("SLACK_AUTHORIZE_URL") or DEFAULT_AUTHORIZE_URL
+        if not re.match(r"^https?://", authorize_url):
+            raise SettingsError(f"SLACK_AUTHORIZE_URL={authorize_url!r} must be an http(s) URL")
         return cls(
             database_url=get("DATABASE_URL") or cls.database_url,
             slack_bot_token=get("SLACK_BOT_TOKEN"),
@@ -99,6 +116,10 @@ class Settings:
             seed=None if seed.lower() == "none" else seed,
             log_level=(get("ROADMAP_LOG_LEVEL") or "INFO").upper(),
             port=_int(get("PORT"), "PORT", cls.port),
+            slack_client_id=get("SLACK_CLIENT_ID"),
+            slack_client_secret=get("SLACK_CLIENT_SECRET"),
+            slack_authorize_url=authorize_url,
+            roadmap_base_url=_base_url(get("ROADMAP_BASE_URL")),
         )
 
     def require(self, *names: str) -> Settings:
@@ -125,6 +146,19 @@ def _int(value: str | None, name: str, default: int) -> int:
     if n <= 0:
         raise SettingsError(f"{name}={value!r} must be positive")
     return n
+
+
+def _base_url(value: str | None) -> str | None:
+    """The web process's public origin, without a trailing slash: pages live at its root (/, /clusters/…)."""
+    if value is None:
+        return None
+    m = re.fullmatch(r"(https?://[A-Za-z0-9.\-]+(?::\d{1,5})?)/?", value)
+    if not m:
+        raise SettingsError(
+            f"ROADMAP_BASE_URL={value!r} must be the web process's public origin, e.g. https://roadmap.example.org"
+            " (no path, query or fragment: the pages are served at its root)"
+        )
+    return m.group(1)
 
 
 def _roadmap_vars() -> str:

@@ -147,8 +147,15 @@ def _check_fields(d: object, where: str) -> None:
 
 
 class SlackWSGI:
-    def __init__(self, app: App, store: RoadmapStore, path: str = EVENTS_PATH):
-        self.app, self.store, self.path = app, store, path
+    def __init__(
+        self,
+        app: App,
+        store: RoadmapStore,
+        path: str = EVENTS_PATH,
+        pages: Callable[[dict, Callable], Iterable[bytes]] | None = None,
+    ):
+        # `pages` (bot/pages.py) serves every other path when the web pages are on; Slack's path is untouched.
+        self.app, self.store, self.path, self.pages = app, store, path, pages
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
@@ -156,6 +163,8 @@ class SlackWSGI:
         if path in HEALTH_PATHS and method in ("GET", "HEAD"):
             return self._health(start_response)
         if path != self.path:
+            if self.pages is not None:
+                return self.pages(environ, start_response)
             return _plain(start_response, 404, "not found")
         if method != "POST":
             return _plain(start_response, 405, "use POST", [("Allow", "POST")])
@@ -256,4 +265,16 @@ def application() -> SlackWSGI:
         raise AppImportError(f"roadmap: {exc}") from None
     services = build_services(settings, store)
     OutboxWorker(services).start()  # work owed to Slack (store/outbox.py), in every web worker: claims keep it once
-    return SlackWSGI(create_app(settings, store, services=services), store)
+    return SlackWSGI(create_app(settings, store, services=services), store, pages=pages_for(settings, store))
+
+
+def pages_for(settings, store: RoadmapStore):
+    """The read-only web pages, when Sign in with Slack is configured; otherwise they are off (404)."""
+    from bot.pages import Pages
+    from bot.slack import make_clients
+
+    if settings.web_pages_enabled:
+        return Pages(settings, store, make_clients(settings).reader)
+    if settings.slack_client_id or settings.slack_client_secret:
+        log.warning("web pages are off: they need SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and ROADMAP_BASE_URL")
+    return None

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
+from handlers.web_urls import cluster_url, overview_url, roadmap_base, step_url
 from store.api import RoadmapStore
 from store.errors import Ambiguous, Invalid, NotFound, RoadmapNotChosen, StoreError, StoreUnavailable
 from store.models import STATUSES
@@ -36,6 +37,7 @@ class Caller:
     today: date = field(default_factory=date.today)
     shareable: bool = False  # offer a "Share in channel" button (Slack only)
     roadmap: str | None = None  # the console's --roadmap: the roadmap a command acts on unless it names one
+    web_base: str | None = None  # ROADMAP_BASE_URL: status answers link to their web page when it is set
 
     @property
     def is_editor(self) -> bool:
@@ -258,15 +260,26 @@ def _status(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
         return _status_reply(store, rest, caller)
 
 
+def _web_base(store: RoadmapStore, caller: Caller) -> str | None:
+    """Where this roadmap's web pages are: ROADMAP_BASE_URL, under /r/<slug> when the store holds several."""
+    if not caller.web_base:
+        return None
+    several = len(store.roadmaps.all()) > 1
+    return roadmap_base(caller.web_base, store.roadmap.info().get("slug") if several else None)
+
+
 def _status_reply(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
     share = _share(caller, f"status {rest}".strip())
+    base = _web_base(store, caller)
     if not rest:
         data = dict(title=store.roadmap.title(), clusters=store.roadmap.cluster_overview(), share=share)
+        data["web"] = overview_url(base) if base else None
         return Reply(render("status_overview.json.j2", data, memo=True))
     key = normalize_step_key(rest)
     if key:  # step ids carry a number; cluster names never do
         d = store.roadmap.step_detail(key)
         data = dict(step=d.step, pairs=d.pairs, history=d.history, developments=d.developments)
+        data["web"] = step_url(base, d.step.key) if base else None
         return Reply(render("status_step.json.j2", dict(data, today=caller.today, share=share), memo=True))
     cluster = store.roadmap.resolve_cluster(rest)
     d = store.roadmap.cluster_detail(cluster.slug)
@@ -278,6 +291,7 @@ def _status_reply(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
         pairs_total=d.pairs_total,
         open_pairs=d.open_pairs,
         developments=d.developments,
+        web=cluster_url(base, d.cluster.slug) if base else None,
     )
     return Reply(render("status_cluster.json.j2", dict(data, today=caller.today, share=share), memo=True))
 

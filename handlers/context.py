@@ -32,6 +32,7 @@ class HandlerSettings(Protocol):
     digest_schedule: str
     stale_days: int
     digest_grace_hours: int
+    roadmap_base_url: str | None
 
     @property
     def tz(self) -> ZoneInfo: ...
@@ -82,6 +83,7 @@ class Services:
             editors=self.editors.ids,
             today=datetime.now(self.settings.tz).date(),
             shareable=shareable,
+            web_base=self.settings.roadmap_base_url,
         )
 
     def after_response(self, fn: Callable[[], None], what: str) -> None:

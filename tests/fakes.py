@@ -6,13 +6,15 @@ every request, so tests assert on what crossed the HTTP boundary rather than on 
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, urlparse
+from urllib.parse import parse_qsl, urlencode, urlparse
 
 
 @dataclass
@@ -44,6 +46,11 @@ class FakeSlack:
         self._script: dict[str, list[Scripted]] = {}
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
+        # Sign in with Slack: the app's credentials, who signs in at the authorize page, codes and tokens issued.
+        self.client_id, self.client_secret = "111.222", "client-secret"
+        self.oidc_user: dict = {"user_id": "U100", "name": "Ada Analyst", "team_id": "T1"}
+        self._codes: dict[str, dict] = {}
+        self._tokens: dict[str, dict] = {}
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -74,6 +81,18 @@ class FakeSlack:
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/api/"
+
+    @property
+    def authorize_url(self) -> str:
+        """Slack's OpenID Connect authorize page, faked: it signs `oidc_user` in at once and redirects back."""
+        return f"http://127.0.0.1:{self.port}/openid/connect/authorize"
+
+    def issue_code(self, user: dict | None = None) -> str:
+        """A one-time code as Slack's authorize page would hand back for `user` (default: `oidc_user`)."""
+        code = "code-" + secrets.token_hex(8)
+        with self._lock:
+            self._codes[code] = dict(user or self.oidc_user)
+        return code
 
     def response_url(self, name: str = "r1") -> str:
         return f"http://127.0.0.1:{self.port}/response/{name}"
@@ -116,12 +135,16 @@ class FakeSlack:
         body.update(dict(parse_qsl(url.query)))
         method = "response_url" if url.path.startswith("/response/") else url.path.rsplit("/", 1)[-1]
         call = Call(method, url.path, {k.lower(): v for k, v in req.headers.items()}, body)
+        if url.path == "/openid/connect/authorize":
+            with self._lock:
+                self.calls.append(call)
+            return self._authorize(req, body)
         with self._lock:
             self.calls.append(call)
             scripted = self._script.get(method, [])
             step = scripted.pop(0) if scripted else None
         if step and step.after_answer:
-            self._answer(method, body)
+            self._answer(method, body, call.headers)
         if step and step.drop:
             req.close_connection = True
             req.connection.shutdown(2)
@@ -129,7 +152,7 @@ class FakeSlack:
         if step:
             status, payload, headers = step.status, step.body or {"ok": False, "error": "scripted"}, step.headers
         else:
-            status, payload, headers = 200, self._answer(method, body), {}
+            status, payload, headers = 200, self._answer(method, body, call.headers), {}
         data = json.dumps(payload).encode()
         req.send_response(status)
         req.send_header("Content-Type", "application/json; charset=utf-8")
@@ -139,8 +162,54 @@ class FakeSlack:
         req.end_headers()
         req.wfile.write(data)
 
-    def _answer(self, method: str, body: dict) -> dict:
+    def _authorize(self, req: BaseHTTPRequestHandler, query: dict) -> None:
+        ok = (
+            query.get("client_id") == self.client_id
+            and query.get("response_type") == "code"
+            and "openid" in query.get("scope", "").split()
+            and query.get("redirect_uri", "").startswith("http")
+        )
+        if not ok:
+            req.send_response(400)
+            req.send_header("Content-Length", "0")
+            req.end_headers()
+            return
+        back = {"code": self.issue_code(), "state": query.get("state", "")}
+        req.send_response(302)
+        req.send_header("Location", f"{query['redirect_uri']}?{urlencode(back)}")
+        req.send_header("Content-Length", "0")
+        req.end_headers()
+
+    def _openid(self, method: str, body: dict, headers: dict) -> dict:
+        if method == "openid.connect.token":
+            expected = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
+            if headers.get("authorization") != f"Basic {expected}":
+                return {"ok": False, "error": "invalid_client_id"}
+            with self._lock:
+                user = self._codes.pop(body.get("code", ""), None)  # a code works once
+            if user is None:
+                return {"ok": False, "error": "invalid_code"}
+            token = "xoxp-oidc-" + secrets.token_hex(8)
+            with self._lock:
+                self._tokens[token] = user
+            return {"ok": True, "access_token": token, "token_type": "Bearer", "id_token": "not.checked.here"}
+        token = headers.get("authorization", "").removeprefix("Bearer ")
+        with self._lock:
+            user = self._tokens.get(token)
+        if user is None:
+            return {"ok": False, "error": "invalid_auth"}
+        return {
+            "ok": True,
+            "sub": user["user_id"],
+            "https://slack.com/user_id": user["user_id"],
+            "https://slack.com/team_id": user["team_id"],
+            "name": user["name"],
+        }
+
+    def _answer(self, method: str, body: dict, headers: dict | None = None) -> dict:
         channel = body.get("channel", "C0")
+        if method.startswith("openid.connect."):
+            return self._openid(method, body, headers or {})
         if method == "auth.test":
             return {
                 "ok": True,

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 
 from bot.app import COMMAND
 from bot.web import EVENTS_PATH
 from handlers import record_shortcut
+from handlers.web_auth import CALLBACK_PATH
+from tests.slack_requests import send_event
 
 MANIFEST = yaml.safe_load((Path(__file__).resolve().parent.parent / "slack-manifest.yaml").read_text())
 
@@ -24,8 +27,10 @@ def test_command_shortcut_events_and_interactivity_all_point_at_the_events_path(
 
 
 def test_events_and_scopes_cover_what_the_bot_does():
-    # Subscribing to an event nobody handles gets a 404 that Slack retries: only what handlers/threads.py reads.
-    assert set(MANIFEST["settings"]["event_subscriptions"]["bot_events"]) == {"message.channels", "message.groups"}
+    # Subscribing to an event nobody handles gets a 404 that Slack retries: only what handlers/threads.py and
+    # handlers/unfurls.py read.
+    events = set(MANIFEST["settings"]["event_subscriptions"]["bot_events"])
+    assert events == {"message.channels", "message.groups", "link_shared"}
     needed = {
         "commands",  # /roadmap and the shortcut
         "chat:write",  # thread parents, digest, ephemeral notes
@@ -34,5 +39,22 @@ def test_events_and_scopes_cover_what_the_bot_does():
         "groups:history",  # the same in private channels
         "reactions:write",  # receipts
         "usergroups:read",  # ROADMAP_EDITORS with S… ids
+        "links:read",  # link_shared for links to the web pages
+        "links:write",  # chat.unfurl
     }
     assert needed <= set(MANIFEST["oauth_config"]["scopes"]["bot"])
+
+
+def test_links_to_the_web_pages_unfurl_and_sign_in_comes_back_to_the_callback():
+    host = urlsplit(MANIFEST["settings"]["event_subscriptions"]["request_url"]).hostname
+    # Slack sends link_shared only for the domains listed here: the host of ROADMAP_BASE_URL.
+    assert MANIFEST["features"]["unfurl_domains"] == [host]
+    (redirect,) = MANIFEST["oauth_config"]["redirect_urls"]
+    assert urlsplit(redirect).hostname == host and urlsplit(redirect).path == CALLBACK_PATH
+
+
+def test_a_link_shared_event_has_a_listener_even_without_web_pages(web):
+    # An event without a listener gets a 404, which Slack retries: link_shared is answered even when
+    # ROADMAP_BASE_URL is unset (and then unfurls nothing).
+    event = {"type": "link_shared", "channel": "C100", "message_ts": "1.2", "links": [{"url": "https://x.org/a"}]}
+    assert send_event(web, event).status == 200

@@ -23,12 +23,25 @@ def test_defaults_need_nothing():
         ({"ROADMAP_EDITORS": "alice"}, "ROADMAP_EDITORS"),
         ({"ROADMAP_STALE_DAYS": "soon"}, "ROADMAP_STALE_DAYS"),
         ({"SLACK_API_URL": "slack.com/api"}, "SLACK_API_URL"),
+        ({"ROADMAP_BASE_URL": "roadmap.example.org"}, "ROADMAP_BASE_URL"),
+        ({"ROADMAP_BASE_URL": "https://roadmap.example.org/roadmap"}, "ROADMAP_BASE_URL"),
+        ({"ROADMAP_BASE_URL": "https://roadmap.example.org/?x=1"}, "ROADMAP_BASE_URL"),
+        ({"SLACK_AUTHORIZE_URL": "slack.com/openid"}, "SLACK_AUTHORIZE_URL"),
     ],
 )
 def test_bad_settings_fail_with_one_line_naming_the_variable(env, variable):
     with pytest.raises(SettingsError) as e:
         Settings.from_env(env)
     assert variable in str(e.value) and "\n" not in str(e.value)
+
+
+def test_the_web_pages_need_sign_in_with_slack_and_a_base_url():
+    env = {"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "s", "ROADMAP_BASE_URL": "https://roadmap.example.org/"}
+    s = Settings.from_env(env)
+    assert s.web_pages_enabled and s.roadmap_base_url == "https://roadmap.example.org"
+    assert s.slack_authorize_url == "https://slack.com/openid/connect/authorize"
+    for missing in env:
+        assert not Settings.from_env({k: v for k, v in env.items() if k != missing}).web_pages_enabled
 
 
 def test_serving_requires_the_slack_secrets():
