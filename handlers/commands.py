@@ -226,6 +226,7 @@ def _status_reply(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
     if key:  # step ids carry a number; cluster names never do
         d = store.roadmap.step_detail(key)
         data = dict(step=d.step, pairs=d.pairs, history=d.history, developments=d.developments)
+        data["account"] = store.ledger.step_account(key, caller.today)
         return Reply(render("status_step.json.j2", dict(data, today=caller.today, share=share), memo=True))
     cluster = store.roadmap.resolve_cluster(rest)
     d = store.roadmap.cluster_detail(cluster.slug)
@@ -237,6 +238,7 @@ def _status_reply(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
         pairs_total=d.pairs_total,
         open_pairs=d.open_pairs,
         developments=d.developments,
+        blocked=store.sequencing.blocked(cluster.slug),
     )
     return Reply(render("status_cluster.json.j2", dict(data, today=caller.today, share=share), memo=True))
 
@@ -281,6 +283,7 @@ def _set(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
     status = normalize_status(status_word)
     change = store.steps.set_status(key, status, actor=caller.user_id, note=note.strip())
     data = dict(
+        unblocked=store.sequencing.unblocked_by(change.step.key) if change.changed else [],
         step=change.step,
         old_status=change.old_status,
         changed=change.changed,

@@ -6,6 +6,9 @@ per domain. Each domain lives in a module of its own; each call is one transacti
     store.developments   record, edit, retract           store/developments.py
     store.threads        cluster threads                 store/threads.py
     store.digests        digest content, claims, schedules  store/digests.py
+    store.ledger         who moved last, who waits      store/ledger.py
+    store.sequencing     what a step waits on           store/sequencing.py
+    store.claims         each government's own account  store/claims.py
     store.transfer       import, export, seed            store/transfer.py
     store.search(text)   `find`                          store/search.py
 """
@@ -20,9 +23,12 @@ from sqlalchemy import Engine
 from store import search as search_module
 from store.base import Database
 from store.cache import ReadCache
+from store.claims import Claims
 from store.developments import Developments
 from store.digests import Digests
+from store.ledger import Ledger
 from store.roadmap import Roadmap
+from store.sequencing import Sequencing
 from store.steps import Steps
 from store.threads import ClusterThreads
 from store.transfer import Transfer
@@ -40,6 +46,9 @@ class RoadmapStore:
         self.threads = ClusterThreads(self.db)
         self.digests = Digests(self.db)
         self.transfer = Transfer(self.db)
+        self.ledger = Ledger(self.db, self.cache)
+        self.sequencing = Sequencing(self.db, self.cache)
+        self.claims = Claims(self.db, self.cache)
 
     def ping(self) -> None:
         self.db.ping()

@@ -1,0 +1,324 @@
+"""The reciprocity ledger: in each reciprocal pair, who moved last, whose move is next and how long the other side
+has been waiting.
+
+A *move* is a status change of a step (a `status` row of its history) or a development linked to it; it is the
+move of the side that owns the step, on the day it happened (a status change's UTC date, a development's date).
+
+Whose move is next follows the one rule of PairView.owed_by: when it names one side (its counterpart is done),
+that side owes the next move. When it names both (neither step is done), the ledger says whose *turn* it is: the
+side that did not make the last move; with no move on either step the pair has not moved. The side that waits
+has waited since its own last move. States: `neither_moved`, `owed`, `both_done`, `broken` (a step dropped, or
+one done while its counterpart has stalled).
+
+Bounded queries: the pairs (one row each, narrow), moves grouped by step (two grouped queries) and, for the few
+pairs shown, the pairs' views and their last moves' details; never a query per pair.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from datetime import date
+
+from sqlalchemy import func, or_, select
+from sqlmodel import Session
+
+from store.base import Database
+from store.cache import ReadCache, cached_read
+from store.claims import claims_of_step
+from store.models import Cluster, Development, Reciprocity, Side, Step, StepChange
+from store.queries import PAIR_ALIASES, cluster_ref, find_cluster_id, find_step, pair_in_cluster, state_step
+from store.queries import pairs as list_pairs
+from store.sequencing import blockers_and_unblocks
+from store.views import ClusterLedger, LedgerView, Move, PairLedger, PairView, SideLedger, SideView, StepAccount
+
+STATES = ("owed", "broken", "neither_moved", "both_done")
+
+
+class Ledger:
+    def __init__(self, db: Database, cache: ReadCache):
+        self.db = db
+        self.cache = cache
+
+    @cached_read
+    def ledger(
+        self, today: date, cluster_slug: str | None = None, side_code: str | None = None, limit: int = 10
+    ) -> LedgerView:
+        """The ledger of every pair (of one cluster, or with a step of one side): figures per side and cluster,
+        and the `limit` longest waits."""
+        with self.db.session() as s:
+            cluster_id = find_cluster_id(s, cluster_slug) if cluster_slug else None
+            side_id = s.exec(select(Side.id).where(Side.code == side_code)).scalar() if side_code else None
+            return compute(s, today, cluster_id=cluster_id, side_id=side_id, limit=limit)
+
+    @cached_read
+    def step_account(self, key: str, today: date) -> StepAccount:
+        """A step's pairs in the ledger, what it waits on and what it unblocks, and the sides' claims on it."""
+        with self.db.session() as s:
+            step = find_step(s, key)
+            entries, _counts = _entries(s, today, step_id=step.id)
+            views = {x.id: SideView(x.code, x.name) for x in s.exec(select(Side)).scalars()}
+            shown = _with_views(s, entries, views)
+            blockers, unblocks = blockers_and_unblocks(s, step.id)
+            claims = claims_of_step(s, step.id)
+        return StepAccount(shown, blockers, unblocks, claims)
+
+
+@dataclasses.dataclass
+class _Entry:
+    """One pair as the ledger reads it, before the few shown get their full views."""
+
+    pair_id: int
+    cluster_id: int
+    keys: tuple[str, str]
+    steps: tuple[tuple[int, int], tuple[int, int]]  # (step id, side id) of each step
+    state: str
+    owes: int | None  # side ids
+    waiting: int | None
+    since: date | None
+    days: int | None
+    last: tuple | None  # (on, rank, kind, step_id, side_id)
+
+
+def compute(
+    s: Session, today: date, *, cluster_id: int | None = None, side_id: int | None = None, limit: int = 10
+) -> LedgerView:
+    entries, counts = _entries(s, today, cluster_id=cluster_id, side_id=side_id)
+    if cluster_id is not None:
+        entries = [dataclasses.replace(e, cluster_id=cluster_id) for e in entries]
+    sides = {x.id: x for x in s.exec(select(Side).order_by(Side.position)).scalars()}
+    views = {i: SideView(x.code, x.name) for i, x in sides.items()}
+    clusters = s.exec(select(Cluster).order_by(Cluster.position)).scalars().all()
+    moves = _moves_by_side(entries, counts)
+    waiting = sorted((e for e in entries if e.days is not None), key=lambda e: (-e.days, e.keys))
+    longest = waiting[:limit]
+    per_cluster: dict[int, list[_Entry]] = defaultdict(list)
+    for e in entries:
+        per_cluster[e.cluster_id].append(e)
+    firsts = {cid: next((e for e in waiting if e.cluster_id == cid), None) for cid in per_cluster}
+    picked = list({e.pair_id: e for e in [*longest, *(e for e in firsts.values() if e)]}.values())
+    shown = {e.pair_id: p for e, p in zip(picked, _with_views(s, picked, views), strict=True)}
+    out_clusters = []
+    for c in clusters:
+        group = per_cluster.get(c.id)
+        if not group:
+            continue
+        first = firsts[c.id]
+        out_clusters.append(
+            ClusterLedger(
+                cluster_ref(c),
+                len(group),
+                _states(group),
+                _side_figures(group, moves.get(c.id, {}), sides, views),
+                shown[first.pair_id] if first else None,
+            )
+        )
+    overall_moves: dict[int, int] = defaultdict(int)
+    for by_side in moves.values():
+        for sid, n in by_side.items():
+            overall_moves[sid] += n
+    return LedgerView(
+        today=today,
+        pairs_total=len(entries),
+        states=_states(entries),
+        sides=_side_figures(entries, overall_moves, sides, views),
+        clusters=out_clusters,
+        longest=[shown[e.pair_id] for e in longest],
+    )
+
+
+def _states(entries: list[_Entry]) -> dict[str, int]:
+    counts = dict.fromkeys(STATES, 0)
+    for e in entries:
+        counts[e.state] += 1
+    return counts
+
+
+def _side_figures(entries: list[_Entry], moves: dict[int, int], sides: dict, views: dict) -> list[SideLedger]:
+    owes: dict[int, int] = defaultdict(int)
+    waits: dict[int, int] = defaultdict(int)
+    involved: set[int] = set(moves)
+    for e in entries:
+        if e.owes is not None:
+            owes[e.owes] += 1
+        if e.waiting is not None:
+            waits[e.waiting] += 1
+        involved.update(x for x in (e.owes, e.waiting) if x is not None)
+    return [
+        SideLedger(views[i], moves.get(i, 0), owes[i], waits[i])
+        for i in sorted(involved, key=lambda i: sides[i].position)
+    ]
+
+
+# -- reading pairs and moves -----------------------------------------------------------------------------------
+
+
+def _entries(
+    s: Session, today: date, *, cluster_id: int | None = None, side_id: int | None = None, step_id: int | None = None
+) -> tuple[list[_Entry], dict[int, int]]:
+    """Every pair in scope as an entry, and the number of moves of each of their steps."""
+    a, b = PAIR_ALIASES[0], PAIR_ALIASES[1]
+    q = (
+        select(Reciprocity.id, a.cluster_id, a.id, a.key, a.side_id, a.status, b.id, b.key, b.side_id, b.status)
+        .select_from(Reciprocity)
+        .join(a, a.id == Reciprocity.step_id)
+        .join(b, b.id == Reciprocity.counterpart_id)
+        .order_by(a.cluster_id, a.number, b.number)
+    )
+    if cluster_id is not None:
+        q = q.where(pair_in_cluster(cluster_id))
+    if side_id is not None:
+        q = q.where(or_(a.side_id == side_id, b.side_id == side_id))
+    if step_id is not None:
+        q = q.where(or_(Reciprocity.step_id == step_id, Reciprocity.counterpart_id == step_id))
+    rows = s.exec(q).all()
+    step_ids = {i for r in rows for i in (r[2], r[6])}
+    restrict = None if cluster_id is None and side_id is None and step_id is None else step_ids
+    last, counts = _last_moves(s, restrict)
+    return [_entry(r, last, today) for r in rows], counts
+
+
+def _last_moves(s: Session, step_ids: set[int] | None) -> tuple[dict[int, tuple], dict[int, int]]:
+    """Per step: its latest move as (on, rank, kind) and how many moves it has, in two grouped queries."""
+    status_q = (
+        select(StepChange.step_id, func.max(StepChange.changed_at), func.count())
+        .where(StepChange.field == "status")
+        .group_by(StepChange.step_id)
+    )
+    dev_q = (
+        select(Development.step_id, func.max(Development.occurred_on), func.count())
+        .where(Development.step_id.is_not(None), Development.retracted_at.is_(None))
+        .group_by(Development.step_id)
+    )
+    if step_ids is not None:
+        if not step_ids:
+            return {}, {}
+        status_q = status_q.where(StepChange.step_id.in_(step_ids))
+        dev_q = dev_q.where(Development.step_id.in_(step_ids))
+    last: dict[int, tuple] = {}
+    counts: dict[int, int] = defaultdict(int)
+    # Same day: the status change counts as the later move (rank 1), a firmer act than a reported development.
+    for sid, at, n in s.exec(status_q).all():
+        last[sid] = max(last.get(sid, ()), (at.date(), 1, "status"))
+        counts[sid] += int(n)
+    for sid, on, n in s.exec(dev_q).all():
+        last[sid] = max(last.get(sid, ()), (on, 0, "development"))
+        counts[sid] += int(n)
+    return last, counts
+
+
+def _entry(row, last: dict[int, tuple], today: date) -> _Entry:
+    pair_id, cluster_id, a_id, a_key, a_side, a_status, b_id, b_key, b_side, b_status = row
+    statuses = {a_side: a_status, b_side: b_status}
+    step_of = {a_side: a_id, b_side: b_id}
+    # The one rule of who owes a move, asked of PairView itself.
+    rule = PairView(state_step(SideView(str(a_side), ""), a_status), state_step(SideView(str(b_side), ""), b_status))
+    owed = [int(x.code) for x in rule.owed_by]
+    la, lb = last.get(a_id), last.get(b_id)
+    moved = [(m, side, sid) for m, side, sid in ((la, a_side, a_id), (lb, b_side, b_id)) if m]
+    latest = max(moved, key=lambda x: x[0]) if moved else None
+    other = {a_side: b_side, b_side: a_side}
+    done = [sd for sd, st in statuses.items() if st == "done"]
+    if len(done) == 2:
+        state, owes = "both_done", None
+    elif "dropped" in statuses.values() or (done and statuses[other[done[0]]] == "stalled"):
+        state, owes = "broken", (owed[0] if len(owed) == 1 else None)
+    elif len(owed) == 1:
+        state, owes = "owed", owed[0]
+    elif latest is None:
+        state, owes = "neither_moved", None
+    else:
+        state, owes = "owed", other[latest[1]]
+    waiting = other[owes] if owes is not None else None
+    since = last[step_of[waiting]][0] if waiting is not None and step_of[waiting] in last else None
+    days = max((today - since).days, 0) if since is not None else None
+    last_move = (*latest[0], latest[2], latest[1]) if latest else None
+    steps = ((a_id, a_side), (b_id, b_side))
+    return _Entry(pair_id, cluster_id, (a_key, b_key), steps, state, owes, waiting, since, days, last_move)
+
+
+def _moves_by_side(entries: list[_Entry], counts: dict[int, int]) -> dict[int, dict[int, int]]:
+    """Moves per cluster and side, each step counted once however many pairs it is in (under the cluster its
+    first pair is filed under)."""
+    out: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    seen: set[int] = set()
+    for e in entries:
+        for step_id, side_id in e.steps:
+            if step_id not in seen:
+                seen.add(step_id)
+                out[e.cluster_id][side_id] += counts.get(step_id, 0)
+    return out
+
+
+# -- the few pairs shown ---------------------------------------------------------------------------------------
+
+
+def _with_views(s: Session, entries: list[_Entry], sides: dict[int, SideView]) -> list[PairLedger]:
+    """Full views of the given entries: their pairs (one query) and their last moves' details (two queries)."""
+    if not entries:
+        return []
+    by_keys = {
+        (p.first.key, p.second.key): p
+        for ps in list_pairs(s, pair_ids=list({e.pair_id for e in entries})).values()
+        for p in ps
+    }
+    details = _move_details(s, [e.last for e in entries if e.last])
+    out = []
+    for e in entries:
+        move = None
+        if e.last:
+            on, _rank, kind, step_id, side_id = e.last
+            key, actor, what = details[(step_id, kind)]
+            move = Move(sides[side_id], key, kind, on, actor, what)
+        owes, waiting = sides.get(e.owes), sides.get(e.waiting)
+        out.append(PairLedger(by_keys[e.keys], e.state, move, owes, waiting, e.since, e.days))
+    return out
+
+
+def _move_details(s: Session, lasts: list[tuple]) -> dict[tuple[int, str], tuple[str, str, str]]:
+    """(step id, kind) → (step key, actor, what) of each step's latest move of that kind."""
+    status_ids = list({x[3] for x in lasts if x[2] == "status"})
+    dev_ids = list({x[3] for x in lasts if x[2] == "development"})
+    out: dict[tuple[int, str], tuple[str, str, str]] = {}
+    if status_ids:
+        ranked = (
+            select(
+                StepChange.step_id,
+                StepChange.actor,
+                StepChange.new_value,
+                func.row_number()
+                .over(partition_by=StepChange.step_id, order_by=(StepChange.changed_at.desc(), StepChange.id.desc()))
+                .label("rn"),
+            )
+            .where(StepChange.step_id.in_(status_ids), StepChange.field == "status")
+            .subquery()
+        )
+        rows = s.exec(
+            select(ranked.c.step_id, Step.key, ranked.c.actor, ranked.c.new_value)
+            .join(Step, Step.id == ranked.c.step_id)
+            .where(ranked.c.rn == 1)
+        ).all()
+        out.update({(sid, "status"): (key, actor, value or "") for sid, key, actor, value in rows})
+    if dev_ids:
+        ranked = (
+            select(
+                Development.step_id,
+                Development.author,
+                Development.text,
+                func.row_number()
+                .over(
+                    partition_by=Development.step_id,
+                    order_by=(Development.occurred_on.desc(), Development.id.desc()),
+                )
+                .label("rn"),
+            )
+            .where(Development.step_id.in_(dev_ids), Development.retracted_at.is_(None))
+            .subquery()
+        )
+        rows = s.exec(
+            select(ranked.c.step_id, Step.key, ranked.c.author, ranked.c.text)
+            .join(Step, Step.id == ranked.c.step_id)
+            .where(ranked.c.rn == 1)
+        ).all()
+        out.update({(sid, "development"): (key, author, text) for sid, key, author, text in rows})
+    return out
