@@ -14,7 +14,7 @@ from store.names import normalize_status
 from store.views import ClusterRef, SideView
 from templates import render
 
-_URL = re.compile(r"<(https?://[^>|\s]+)(?:\|[^>]*)?>|(https?://\S+)")
+_URL = re.compile(r"<(https?://[^>|\s]+)(?:\|([^>]*))?>|(https?://\S+)")
 _DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})\s+")
 
 
@@ -127,10 +127,11 @@ def _leading_date(text: str, today: date) -> tuple[date, str]:
 
 
 def _split_url(text: str) -> tuple[str | None, str]:
-    """The first link in a source (as Slack sends it, `<https://…|label>`, or bare), and the text without it."""
+    """The first link in a source (as Slack sends it, `<https://…|label>`, or bare), and the text with the link
+    replaced by its label."""
     m = _URL.search(text)
     if not m:
         return None, text.strip()
-    url = m.group(1) or m.group(2)
-    rest = (text[: m.start()] + text[m.end() :]).strip(" ,;—-")
+    url = m.group(1) or m.group(3)
+    rest = (text[: m.start()] + (m.group(2) or "") + text[m.end() :]).strip(" ,;—-")
     return url, " ".join(rest.split())

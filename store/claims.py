@@ -60,9 +60,8 @@ class Claims:
                     claimed_on=claimed_on,
                     actor=actor,
                 )
+            record_claim_change(s, step, side_row, old, actor)
             new = claim_of(s, step.id, side_row.id)
-            if old is not None or new is not None:
-                _audit(s, step, side_row, old, new, actor)
             view = _step_view(s, step)
         return ClaimChange(new, old, view)
 
@@ -192,7 +191,11 @@ def _describe(c: ClaimView | None) -> str | None:
     return None if c is None else c.status
 
 
-def _audit(s: Session, step: Step, side: Side, old: ClaimView | None, new: ClaimView | None, actor: str) -> None:
+def record_claim_change(s: Session, step: Step, side: Side, old: ClaimView | None, actor: str) -> None:
+    """Write the step's history entry for a claim that was `old` and is now what the table holds (if it changed)."""
+    new = claim_of(s, step.id, side.id)
+    if old is None and new is None:
+        return
     shown = new or old
     where = " · ".join(x for x in (shown.source, shown.url or "", shown.claimed_on.isoformat()) if x)
     note = f"withdrawn ({where})" if new is None else where

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from store.base import Database, insert_ignore
+from store.claims import all_claims, claim_of, put_claim, record_claim_change
 from store.developments import SlackMessage, add_development, checked_text
 from store.models import (
     Cluster,
@@ -21,8 +22,11 @@ from store.models import (
     Side,
     Step,
     StepChange,
+    StepClaim,
+    StepDependency,
 )
 from store.names import key_order
+from store.sequencing import add_blockers, all_edges
 from store.steps import AUDITED_FIELDS, audit_row, change_field
 
 
@@ -41,7 +45,9 @@ class Transfer:
         threads and developments are added unless already there. `replace` empties the store first.
         Returns counts of what was added.
         """
-        counts = dict.fromkeys(("sides", "clusters", "steps", "pairs", "developments", "changes"), 0)
+        counts = dict.fromkeys(
+            ("sides", "clusters", "steps", "pairs", "developments", "changes", "dependencies", "claims"), 0
+        )
         with self.db.session(write=True) as s:
             if replace:
                 _wipe(s)
@@ -85,6 +91,13 @@ class Transfer:
                             s.add(Reciprocity(step_id=a, counterpart_id=b))
                             existing_pairs.add((a, b))
                             counts["pairs"] += 1
+            for d in doc["clusters"]:
+                for sd in d.get("steps") or []:
+                    step = steps[sd["id"]]
+                    if sd.get("after"):
+                        counts["dependencies"] += add_blockers(s, step, [steps[k] for k in sd["after"]], actor)
+                    for c in sd.get("claims") or []:
+                        counts["claims"] += _import_claim(s, step, sides[c["side"]], c, actor)
             counts["developments"] = _import_developments(s, doc.get("developments") or [])
             for t in doc.get("threads") or []:
                 ins = insert_ignore(
@@ -144,6 +157,23 @@ class Transfer:
                         }
                     )
                 )
+            after: dict[int, list[str]] = defaultdict(list)
+            for step_id, blocker_id in all_edges(s):
+                after[step_id].append(step_key[blocker_id])
+            claims: dict[int, list[dict]] = defaultdict(list)
+            for step_id, side, c in all_claims(s):
+                claims[step_id].append(
+                    _drop_none(
+                        {
+                            "side": side,
+                            "status": c.status,
+                            "source": c.source or None,
+                            "url": c.url,
+                            "on": c.claimed_on,
+                            "by": c.claimed_by or None,
+                        }
+                    )
+                )
             by_cluster: dict[int, list[dict]] = defaultdict(list)
             for x in steps:
                 by_cluster[x.cluster_id].append(
@@ -158,6 +188,8 @@ class Transfer:
                             "source": x.source or None,
                             "url": x.source_url,
                             "answers": sorted(answers[x.id], key=key_order) or None,
+                            "after": sorted(after[x.id], key=key_order) or None,
+                            "claims": claims[x.id] or None,
                             "history": history[x.id] or None,
                         }
                     )
@@ -227,6 +259,8 @@ class Transfer:
 
 def _wipe(s: Session) -> None:
     for model in (
+        StepDependency,
+        StepClaim,
         StepChange,
         Reciprocity,
         Development,
@@ -296,6 +330,20 @@ def _upsert_step(
             setattr(step, name, value)
     s.add(step)
     return changes
+
+
+def _import_claim(s: Session, step: Step, side: Side, c: dict, actor: str) -> int:
+    """Put a document's claim on a step; a claim that changes one already in the store is audited like a command's.
+    Returns 1 when the store's claim changed."""
+    old = claim_of(s, step.id, side.id)
+    by = str(c.get("by") or actor)
+    values = dict(status=c["status"], source=c.get("source") or "", url=c.get("url"), claimed_on=c["on"])
+    if old is not None and (old.status, old.source, old.url, old.claimed_on) == tuple(values.values()):
+        return 0
+    put_claim(s, step, side, actor=by, **values)
+    if old is not None:
+        record_claim_change(s, step, side, old, actor)
+    return 1
 
 
 def _import_developments(s: Session, devs: list[dict]) -> int:

@@ -217,6 +217,7 @@ class DigestContent:
     stale_days: int
     clusters: list[ClusterDigest]
     totals: list[SideTotals]
+    ledger: LedgerView | None = None
 
 
 @dataclass(frozen=True)
