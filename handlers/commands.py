@@ -185,7 +185,8 @@ def _not_found(exc: NotFound) -> Reply:
     )
 
 
-def _share(caller: Caller, text: str) -> str | None:
+def share_command(caller: Caller, text: str) -> str | None:
+    """The command a "Share in channel" button runs again, when the caller can share (Slack only)."""
     return text if caller.shareable else None
 
 
@@ -218,7 +219,7 @@ def _status(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
 
 
 def _status_reply(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
-    share = _share(caller, f"status {rest}".strip())
+    share = share_command(caller, f"status {rest}".strip())
     if not rest:
         data = dict(title=store.roadmap.title(), clusters=store.roadmap.cluster_overview(), share=share)
         return Reply(render("status_overview.json.j2", data, memo=True))
@@ -337,7 +338,7 @@ def _commitments(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
         groups=groups,
         side=side,
         sides=[s.code for s in store.roadmap.sides()],
-        share=_share(caller, f"commitments {rest}".strip()),
+        share=share_command(caller, f"commitments {rest}".strip()),
     )
     return Reply(render("commitments.json.j2", data))
 
@@ -345,7 +346,7 @@ def _commitments(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
 @command("find", "/roadmap find <words>", "search steps and developments", "/roadmap find prisoners")
 def _find(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
     result = store.search(rest)
-    data = dict(result=result, today=caller.today, share=_share(caller, f"find {rest}"))
+    data = dict(result=result, today=caller.today, share=share_command(caller, f"find {rest}"))
     return Reply(render("find.json.j2", data))
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from handlers.commands import Caller, Reply, command
+from handlers.commands import Caller, Reply, command, share_command
 from store.api import RoadmapStore
-from store.errors import Invalid, NotFound
+from store.errors import Invalid
 from store.models import STATUSES
 from store.names import normalize_status
 from store.views import ClusterRef, SideView
@@ -16,27 +16,6 @@ from templates import render
 
 _URL = re.compile(r"<(https?://[^>|\s]+)(?:\|([^>]*))?>|(https?://\S+)")
 _DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})\s+")
-
-
-def scope(store: RoadmapStore, term: str) -> tuple[ClusterRef | None, SideView | None]:
-    """A cluster or a side, as typed. An exact cluster slug or prefix wins, then an exact side code or name, then
-    the looser matches of each (so `ukraine` is the cluster and `UA` the side)."""
-    if not term:
-        return None, None
-    lowered = term.strip().lower()
-    if any(lowered in (c.slug, c.prefix.lower()) for c in store.roadmap.clusters()):
-        return store.roadmap.resolve_cluster(term), None
-    if any(lowered in (x.code.lower(), x.name.lower()) for x in store.roadmap.sides()):
-        return None, store.roadmap.resolve_side(term)
-    try:
-        return store.roadmap.resolve_cluster(term), None
-    except NotFound:
-        pass
-    try:
-        return None, store.roadmap.resolve_side(term)
-    except NotFound as exc:
-        choices = [c.slug for c in store.roadmap.clusters()] + [x.code for x in store.roadmap.sides()]
-        raise NotFound("cluster or side", term, choices) from exc
 
 
 def _scope_label(cluster: ClusterRef | None, side: SideView | None) -> str:
@@ -50,9 +29,9 @@ def _scope_label(cluster: ClusterRef | None, side: SideView | None) -> str:
     "/roadmap ledger security",
 )
 def _ledger(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
-    cluster, side = scope(store, rest)
+    cluster, side = store.roadmap.resolve_scope(rest)
     view = store.ledger.ledger(caller.today, cluster.slug if cluster else None, side.code if side else None)
-    data = dict(ledger=view, scope=_scope_label(cluster, side), arg=rest.strip())
+    data = dict(ledger=view, scope=_scope_label(cluster, side), share=share_command(caller, f"ledger {rest}".strip()))
     return Reply(render("ledger.json.j2", data, memo=True))
 
 
@@ -108,9 +87,10 @@ def _claim(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
     "/roadmap claims Belarus",
 )
 def _claims(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
-    cluster, side = scope(store, rest)
+    cluster, side = store.roadmap.resolve_scope(rest)
     listed = store.claims.claims(cluster.slug if cluster else None, side.code if side else None)
-    return Reply(render("claims.json.j2", dict(claims=listed, scope=_scope_label(cluster, side))))
+    data = dict(claims=listed, scope=_scope_label(cluster, side), share=share_command(caller, f"claims {rest}".strip()))
+    return Reply(render("claims.json.j2", data))
 
 
 def _leading_date(text: str, today: date) -> tuple[date, str]:

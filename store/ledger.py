@@ -17,8 +17,10 @@ pairs shown, the pairs' views and their last moves' details; never a query per p
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import defaultdict
 from datetime import date
+from typing import NamedTuple
 
 from sqlalchemy import func, or_, select
 from sqlmodel import Session
@@ -33,6 +35,7 @@ from store.sequencing import blockers_and_unblocks
 from store.views import ClusterLedger, LedgerView, Move, PairLedger, PairView, SideLedger, SideView, StepAccount
 
 STATES = ("owed", "broken", "neither_moved", "both_done")
+_RESTRICT_MAX = 500
 
 
 class Ledger:
@@ -64,6 +67,16 @@ class Ledger:
         return StepAccount(shown, blockers, unblocks, claims)
 
 
+class _Last(NamedTuple):
+    """A pair's latest move, as read from the grouped queries (its details are fetched only if it is shown)."""
+
+    on: date
+    rank: int  # on the same day a status change (1) counts after a development (0)
+    kind: str
+    step_id: int
+    side_id: int
+
+
 @dataclasses.dataclass
 class _Entry:
     """One pair as the ledger reads it, before the few shown get their full views."""
@@ -77,7 +90,7 @@ class _Entry:
     waiting: int | None
     since: date | None
     days: int | None
-    last: tuple | None  # (on, rank, kind, step_id, side_id)
+    last: _Last | None
 
 
 def compute(
@@ -95,15 +108,17 @@ def compute(
     per_cluster: dict[int, list[_Entry]] = defaultdict(list)
     for e in entries:
         per_cluster[e.cluster_id].append(e)
-    firsts = {cid: next((e for e in waiting if e.cluster_id == cid), None) for cid in per_cluster}
-    picked = list({e.pair_id: e for e in [*longest, *(e for e in firsts.values() if e)]}.values())
+    firsts: dict[int, _Entry] = {}
+    for e in waiting:
+        firsts.setdefault(e.cluster_id, e)
+    picked = list({e.pair_id: e for e in [*longest, *firsts.values()]}.values())
     shown = {e.pair_id: p for e, p in zip(picked, _with_views(s, picked, views), strict=True)}
     out_clusters = []
     for c in clusters:
         group = per_cluster.get(c.id)
         if not group:
             continue
-        first = firsts[c.id]
+        first = firsts.get(c.id)
         out_clusters.append(
             ClusterLedger(
                 cluster_ref(c),
@@ -173,7 +188,9 @@ def _entries(
         q = q.where(or_(Reciprocity.step_id == step_id, Reciprocity.counterpart_id == step_id))
     rows = s.exec(q).all()
     step_ids = {i for r in rows for i in (r[2], r[6])}
-    restrict = None if cluster_id is None and side_id is None and step_id is None else step_ids
+    # A narrow scope reads the moves of its own steps only; a wide one groups them all (fewer bound parameters, and
+    # the grouped rows are bounded by the steps that have moves either way).
+    restrict = step_ids if len(step_ids) <= _RESTRICT_MAX else None
     last, counts = _last_moves(s, restrict)
     return [_entry(r, last, today) for r in rows], counts
 
@@ -207,34 +224,50 @@ def _last_moves(s: Session, step_ids: set[int] | None) -> tuple[dict[int, tuple]
     return last, counts
 
 
+@functools.cache
+def _owing(a_status: str, b_status: str) -> tuple[bool, bool]:
+    """Which of a pair's two steps owes the next move, asked of PairView.owed_by (the one rule); cached, since it
+    depends only on the two statuses."""
+    a, b = SideView("a", ""), SideView("b", "")
+    owed = PairView(state_step(a, a_status), state_step(b, b_status)).owed_by
+    return a in owed, b in owed
+
+
 def _entry(row, last: dict[int, tuple], today: date) -> _Entry:
+    """One pair's state, whose move is next, who waits and since when. Steps are indexed 0 and 1."""
     pair_id, cluster_id, a_id, a_key, a_side, a_status, b_id, b_key, b_side, b_status = row
-    statuses = {a_side: a_status, b_side: b_status}
-    step_of = {a_side: a_id, b_side: b_id}
-    # The one rule of who owes a move, asked of PairView itself.
-    rule = PairView(state_step(SideView(str(a_side), ""), a_status), state_step(SideView(str(b_side), ""), b_status))
-    owed = [int(x.code) for x in rule.owed_by]
-    la, lb = last.get(a_id), last.get(b_id)
-    moved = [(m, side, sid) for m, side, sid in ((la, a_side, a_id), (lb, b_side, b_id)) if m]
-    latest = max(moved, key=lambda x: x[0]) if moved else None
-    other = {a_side: b_side, b_side: a_side}
-    done = [sd for sd, st in statuses.items() if st == "done"]
+    ids, sides, statuses = (a_id, b_id), (a_side, b_side), (a_status, b_status)
+    lasts = (last.get(a_id), last.get(b_id))
+    owing = _owing(a_status, b_status)
+    latest = None if lasts == (None, None) else (0 if (lasts[0] or ()) >= (lasts[1] or ()) else 1)
+    done = [i for i in (0, 1) if statuses[i] == "done"]
+    one_owes = owing.index(True) if sum(owing) == 1 else None
     if len(done) == 2:
         state, owes = "both_done", None
-    elif "dropped" in statuses.values() or (done and statuses[other[done[0]]] == "stalled"):
-        state, owes = "broken", (owed[0] if len(owed) == 1 else None)
-    elif len(owed) == 1:
-        state, owes = "owed", owed[0]
+    elif "dropped" in statuses or (done and statuses[1 - done[0]] == "stalled"):
+        state, owes = "broken", one_owes
+    elif one_owes is not None:
+        state, owes = "owed", one_owes
     elif latest is None:
         state, owes = "neither_moved", None
-    else:
-        state, owes = "owed", other[latest[1]]
-    waiting = other[owes] if owes is not None else None
-    since = last[step_of[waiting]][0] if waiting is not None and step_of[waiting] in last else None
+    else:  # neither done, both owe their part: the turn is the side's that did not move last
+        state, owes = "owed", 1 - latest
+    waiting = None if owes is None else 1 - owes
+    since = lasts[waiting][0] if waiting is not None and lasts[waiting] else None
     days = max((today - since).days, 0) if since is not None else None
-    last_move = (*latest[0], latest[2], latest[1]) if latest else None
-    steps = ((a_id, a_side), (b_id, b_side))
-    return _Entry(pair_id, cluster_id, (a_key, b_key), steps, state, owes, waiting, since, days, last_move)
+    last_move = _Last(*lasts[latest], ids[latest], sides[latest]) if latest is not None else None
+    return _Entry(
+        pair_id,
+        cluster_id,
+        (a_key, b_key),
+        ((a_id, a_side), (b_id, b_side)),
+        state,
+        None if owes is None else sides[owes],
+        None if waiting is None else sides[waiting],
+        since,
+        days,
+        last_move,
+    )
 
 
 def _moves_by_side(entries: list[_Entry], counts: dict[int, int]) -> dict[int, dict[int, int]]:

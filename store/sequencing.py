@@ -41,9 +41,10 @@ class Sequencing:
                 b = find_step(s, k)
                 if b.id not in {x.id for x in blockers}:
                     blockers.append(b)
+            blockers.sort(key=lambda b: key_order(b.key))
             old = blocker_keys_of(s, step.id)
             new = [b.key for b in blockers]
-            if sorted(old, key=key_order) != sorted(new, key=key_order):
+            if old != new:
                 lock_graph(s)
                 s.exec(delete(StepDependency).where(StepDependency.step_id == step.id))
                 add_blockers(s, step, blockers, actor)

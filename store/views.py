@@ -320,7 +320,6 @@ class LedgerView:
     sides: list[SideLedger]
     clusters: list[ClusterLedger]
     longest: list[PairLedger]
-    scope: str = ""
 
 
 @dataclass(frozen=True)
@@ -352,7 +351,6 @@ class ClaimsList:
     claims: list[ClaimView]  # divergent first, the first `limit`
     total: int
     divergent: int
-    scope: str = ""
 
 
 @dataclass(frozen=True)
