@@ -185,6 +185,13 @@ def _not_found(exc: NotFound) -> Reply:
     )
 
 
+def status_then_text(word: str, rest: str) -> tuple[str, str]:
+    """A status typed as one word or as the two words `in progress`, and the text that follows it."""
+    if word.lower() == "in" and rest.lower().split(" ", 1)[0] == "progress":
+        return "in_progress", rest[len("progress") :].strip()
+    return word, rest
+
+
 def share_command(caller: Caller, text: str) -> str | None:
     """The command a "Share in channel" button runs again, when the caller can share (Slack only)."""
     return text if caller.shareable else None
@@ -279,8 +286,7 @@ def _set(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
         raise Invalid(f"say which step and which status: `/roadmap set <STEP-ID> <{' | '.join(STATUSES)}> [note]`")
     key, status_word = parts[0], parts[1]
     note = parts[2] if len(parts) > 2 else ""
-    if status_word.lower() == "in" and note.lower().split(" ", 1)[0] == "progress":
-        status_word, note = "in_progress", note[len("progress") :]
+    status_word, note = status_then_text(status_word, note)
     status = normalize_status(status_word)
     change = store.steps.set_status(key, status, actor=caller.user_id, note=note.strip())
     data = dict(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from handlers.commands import Caller, Reply, command, share_command
+from handlers.commands import Caller, Reply, command, share_command, status_then_text
 from store.api import RoadmapStore
 from store.errors import Invalid
 from store.models import STATUSES
@@ -69,8 +69,7 @@ def _claim(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
         )
     key, side, status_word = parts[:3]
     source = parts[3] if len(parts) > 3 else ""
-    if status_word.lower() == "in" and source.lower().split(" ", 1)[0] == "progress":
-        status_word, source = "in_progress", source[len("progress") :].strip()
+    status_word, source = status_then_text(status_word, source)
     status = None if status_word.lower() in ("none", "withdrawn", "clear") else normalize_status(status_word)
     claimed_on, source = _leading_date(source, caller.today)
     url, source = _split_url(source)

@@ -18,7 +18,7 @@ from store.cache import ReadCache, cached_read
 from store.errors import Invalid
 from store.models import Cluster, Side, Step, StepClaim, utcnow
 from store.names import strip_control_chars
-from store.queries import find_step, step_view
+from store.queries import find_step, steps_by_id
 from store.steps import audit_row
 from store.views import ClaimChange, ClaimsList, ClaimView, SideView
 
@@ -62,7 +62,7 @@ class Claims:
                 )
             record_claim_change(s, step, side_row, old, actor)
             new = claim_of(s, step.id, side_row.id)
-            view = _step_view(s, step)
+            view = steps_by_id(s, [step.id])[step.id]
         return ClaimChange(new, old, view)
 
     @cached_read
@@ -114,16 +114,7 @@ def _claim_rows():
 
 def _views(s: Session, rows) -> list[ClaimView]:
     """Claims as views, with the steps they are about (one query for all the steps)."""
-    step_ids = list({c.step_id for c, _ in rows})
-    steps = {}
-    if step_ids:
-        owners = s.exec(
-            select(Step, Side, Cluster.slug)
-            .join(Side, Side.id == Step.side_id)
-            .join(Cluster, Cluster.id == Step.cluster_id)
-            .where(Step.id.in_(step_ids))
-        ).all()
-        steps = {st.id: step_view(st, sd, slug) for st, sd, slug in owners}
+    steps = steps_by_id(s, {c.step_id for c, _ in rows})
     return [
         ClaimView(steps[c.step_id], SideView(sd.code, sd.name), c.status, c.source, c.url, c.claimed_on, c.claimed_by)
         for c, sd in rows
@@ -146,11 +137,6 @@ def all_claims(s: Session) -> list[tuple[int, str, StepClaim]]:
         select(StepClaim, Side.code).join(Side, Side.id == StepClaim.side_id).order_by(StepClaim.step_id, Side.position)
     ).all()
     return [(c.step_id, code, c) for c, code in rows]
-
-
-def _step_view(s: Session, step: Step):
-    side = s.get(Side, step.side_id)
-    return step_view(step, side, s.get(Cluster, step.cluster_id).slug)
 
 
 # -- writing -------------------------------------------------------------------------------------------------

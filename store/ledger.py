@@ -308,50 +308,40 @@ def _with_views(s: Session, entries: list[_Entry], sides: dict[int, SideView]) -
     return out
 
 
-def _move_details(s: Session, lasts: list[tuple]) -> dict[tuple[int, str], tuple[str, str, str]]:
-    """(step id, kind) → (step key, actor, what) of each step's latest move of that kind."""
-    status_ids = list({x[3] for x in lasts if x[2] == "status"})
-    dev_ids = list({x[3] for x in lasts if x[2] == "development"})
+def _move_details(s: Session, lasts: list[_Last]) -> dict[tuple[int, str], tuple[str, str, str]]:
+    """(step id, kind) → (step key, actor, what) of each step's latest move of that kind (one query per kind)."""
     out: dict[tuple[int, str], tuple[str, str, str]] = {}
-    if status_ids:
+    kinds = {
+        "status": (
+            StepChange,
+            StepChange.actor,
+            StepChange.new_value,
+            StepChange.field == "status",
+            StepChange.changed_at,
+        ),
+        "development": (
+            Development,
+            Development.author,
+            Development.text,
+            Development.retracted_at.is_(None),
+            Development.occurred_on,
+        ),
+    }
+    for kind, (model, actor, what, condition, when) in kinds.items():
+        ids = list({x.step_id for x in lasts if x.kind == kind})
+        if not ids:
+            continue
+        latest_first = (when.desc(), model.id.desc())
         ranked = (
-            select(
-                StepChange.step_id,
-                StepChange.actor,
-                StepChange.new_value,
-                func.row_number()
-                .over(partition_by=StepChange.step_id, order_by=(StepChange.changed_at.desc(), StepChange.id.desc()))
-                .label("rn"),
-            )
-            .where(StepChange.step_id.in_(status_ids), StepChange.field == "status")
+            select(model.step_id, actor.label("actor"), what.label("what"))
+            .add_columns(func.row_number().over(partition_by=model.step_id, order_by=latest_first).label("rn"))
+            .where(model.step_id.in_(ids), condition)
             .subquery()
         )
         rows = s.exec(
-            select(ranked.c.step_id, Step.key, ranked.c.actor, ranked.c.new_value)
+            select(ranked.c.step_id, Step.key, ranked.c.actor, ranked.c.what)
             .join(Step, Step.id == ranked.c.step_id)
             .where(ranked.c.rn == 1)
         ).all()
-        out.update({(sid, "status"): (key, actor, value or "") for sid, key, actor, value in rows})
-    if dev_ids:
-        ranked = (
-            select(
-                Development.step_id,
-                Development.author,
-                Development.text,
-                func.row_number()
-                .over(
-                    partition_by=Development.step_id,
-                    order_by=(Development.occurred_on.desc(), Development.id.desc()),
-                )
-                .label("rn"),
-            )
-            .where(Development.step_id.in_(dev_ids), Development.retracted_at.is_(None))
-            .subquery()
-        )
-        rows = s.exec(
-            select(ranked.c.step_id, Step.key, ranked.c.author, ranked.c.text)
-            .join(Step, Step.id == ranked.c.step_id)
-            .where(ranked.c.rn == 1)
-        ).all()
-        out.update({(sid, "development"): (key, author, text) for sid, key, author, text in rows})
+        out.update({(sid, kind): (key, who, value or "") for sid, key, who, value in rows})
     return out

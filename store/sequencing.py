@@ -18,9 +18,9 @@ from sqlmodel import Session
 from store.base import Database, insert_ignore
 from store.cache import ReadCache, cached_read
 from store.errors import Invalid
-from store.models import CLOSED_STATUSES, Cluster, Side, Step, StepDependency
+from store.models import CLOSED_STATUSES, Cluster, Step, StepDependency
 from store.names import key_order
-from store.queries import find_step, step_view
+from store.queries import find_step, steps_by_id
 from store.steps import audit_row
 from store.views import BlockedStep, BlockersChange, StepView
 
@@ -68,18 +68,6 @@ class Sequencing:
 
 
 # -- queries (the only places here that select Step rows directly) -------------------------------------------
-
-
-def steps_by_id(s: Session, ids: list[int]) -> dict[int, StepView]:
-    if not ids:
-        return {}
-    rows = s.exec(
-        select(Step, Side, Cluster.slug)
-        .join(Side, Side.id == Step.side_id)
-        .join(Cluster, Cluster.id == Step.cluster_id)
-        .where(Step.id.in_(ids))
-    ).all()
-    return {st.id: step_view(st, sd, slug) for st, sd, slug in rows}
 
 
 def blocker_keys_of(s: Session, step_id: int) -> list[str]:
