@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import and_, delete, func, select, text
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
@@ -94,27 +94,34 @@ def blockers_and_unblocks(s: Session, step_id: int) -> tuple[list[StepView], lis
 
 
 def blocked_steps(s: Session, cluster_slug: str | None, limit: int) -> tuple[list[BlockedStep], int]:
+    """The first `limit` open steps (in roadmap order) with a blocker not yet done, their open blockers, and how
+    many such steps there are: a count, one ordered page and that page's edges."""
     blocker = aliased(Step)
-    q = (
-        select(StepDependency.step_id, StepDependency.blocker_id)
-        .join(Step, Step.id == StepDependency.step_id)
-        .join(blocker, blocker.id == StepDependency.blocker_id)
-        .where(Step.status.not_in(CLOSED_STATUSES), blocker.status != "done")
+    open_edge = and_(
+        StepDependency.step_id == Step.id, blocker.id == StepDependency.blocker_id, blocker.status != "done"
+    )
+    blocked = (
+        select(Step.id)
+        .join(Cluster, Cluster.id == Step.cluster_id)
+        .where(Step.status.not_in(CLOSED_STATUSES), select(StepDependency.id).join(blocker, open_edge).exists())
     )
     if cluster_slug is not None:
-        q = q.join(Cluster, Cluster.id == Step.cluster_id).where(Cluster.slug == cluster_slug)
-    open_edges: dict[int, list[int]] = defaultdict(list)
-    for step_id, blocker_id in s.exec(q).all():
-        open_edges[step_id].append(blocker_id)
-    # Keys for ordering come with the views of the shown steps only; the first `limit` by roadmap order needs the
-    # keys of every blocked step, which is one narrow query.
-    keys = dict(s.exec(select(Step.id, Step.key).where(Step.id.in_(list(open_edges)))).all()) if open_edges else {}
-    shown = sorted(open_edges, key=lambda i: key_order(keys[i]))[:limit]
-    views = steps_by_id(s, list({*shown, *(b for i in shown for b in open_edges[i])}))
-    out = [
-        BlockedStep(views[i], sorted((views[b] for b in open_edges[i]), key=lambda v: key_order(v.key))) for i in shown
-    ]
-    return out, len(open_edges)
+        blocked = blocked.where(Cluster.slug == cluster_slug)
+    total = s.exec(select(func.count()).select_from(blocked.subquery())).scalar_one()
+    shown = list(s.exec(blocked.order_by(Cluster.position, Step.number).limit(limit)).scalars())
+    if not shown:
+        return [], total
+    edges = s.exec(
+        select(StepDependency.step_id, StepDependency.blocker_id)
+        .join(blocker, blocker.id == StepDependency.blocker_id)
+        .where(StepDependency.step_id.in_(shown), blocker.status != "done")
+    ).all()
+    views = steps_by_id(s, {*shown, *(b for _, b in edges)})
+    open_blockers: dict[int, list[StepView]] = defaultdict(list)
+    for step_id, blocker_id in edges:
+        open_blockers[step_id].append(views[blocker_id])
+    order = lambda v: key_order(v.key)  # noqa: E731
+    return [BlockedStep(views[i], sorted(open_blockers[i], key=order)) for i in shown], total
 
 
 def newly_unblocked(s: Session, step_id: int) -> list[StepView]:

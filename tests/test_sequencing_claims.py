@@ -198,3 +198,17 @@ def test_an_import_that_would_close_a_cycle_with_the_store_is_refused_whole(stor
     with pytest.raises(Invalid, match="SEC-1 cannot wait on ECO-1"):
         store.transfer.import_doc(doc)
     assert store.transfer.export_doc() == before
+
+
+def test_blocked_steps_come_in_roadmap_order_a_page_at_a_time_with_the_exact_count(store, app):
+    waiting = [f"ECO-{n}" for n in range(1, 9)] + ["HUM-1", "HUM-2"]
+    for key in waiting:
+        store.sequencing.set_blockers(key, ["SEC-1", "SEC-4"], actor="U1")
+    store.steps.set_status("SEC-4", "done", actor="U1")
+    store.steps.set_status("ECO-8", "done", actor="U1")  # a closed step is not blocked
+    page, total = store.sequencing.blocked("economic", limit=3)
+    assert ([b.step.key for b in page], total) == (["ECO-1", "ECO-2", "ECO-3"], 7)
+    assert all([x.key for x in b.open_blockers] == ["SEC-1"] for b in page), "only the blockers not yet done"
+    assert store.sequencing.blocked(None, limit=100)[1] == 9
+    text = say(app, "status economic")
+    assert "Blocked steps (7)" in text and "`ECO-7`" in text
