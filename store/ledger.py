@@ -51,7 +51,7 @@ class Ledger:
         and the `limit` longest waits."""
         with self.db.session() as s:
             cluster_id = find_cluster_id(s, cluster_slug) if cluster_slug else None
-            side_id = s.exec(select(Side.id).where(Side.code == side_code)).scalar() if side_code else None
+            side_id = next((i for i, x in _sides(s).items() if x.code == side_code), None) if side_code else None
             return compute(s, today, cluster_id=cluster_id, side_id=side_id, limit=limit)
 
     @cached_read
@@ -60,7 +60,7 @@ class Ledger:
         with self.db.session() as s:
             step = find_step(s, key)
             entries, _counts = _entries(s, today, step_id=step.id)
-            views = {x.id: SideView(x.code, x.name) for x in s.exec(select(Side)).scalars()}
+            views = {i: SideView(x.code, x.name) for i, x in _sides(s).items()}
             shown = _with_views(s, entries, views)
             blockers, unblocks = blockers_and_unblocks(s, step.id)
             claims = claims_of_step(s, step.id)
@@ -99,9 +99,9 @@ def compute(
     entries, counts = _entries(s, today, cluster_id=cluster_id, side_id=side_id)
     if cluster_id is not None:
         entries = [dataclasses.replace(e, cluster_id=cluster_id) for e in entries]
-    sides = {x.id: x for x in s.exec(select(Side).order_by(Side.position)).scalars()}
+    sides = _sides(s)
     views = {i: SideView(x.code, x.name) for i, x in sides.items()}
-    clusters = s.exec(select(Cluster).order_by(Cluster.position)).scalars().all()
+    clusters = _clusters(s)
     moves = _moves_by_side(entries, counts)
     waiting = sorted((e for e in entries if e.days is not None), key=lambda e: (-e.days, e.keys))
     longest = waiting[:limit]
@@ -165,7 +165,15 @@ def _side_figures(entries: list[_Entry], moves: dict[int, int], sides: dict, vie
     ]
 
 
-# -- reading pairs and moves -----------------------------------------------------------------------------------
+# -- reading sides, clusters, pairs, moves (the only places here that select Side, Cluster or pair rows) --
+
+
+def _sides(s: Session) -> dict[int, Side]:
+    return {x.id: x for x in s.exec(select(Side).order_by(Side.position)).scalars()}
+
+
+def _clusters(s: Session) -> list[Cluster]:
+    return list(s.exec(select(Cluster).order_by(Cluster.position)).scalars())
 
 
 def _entries(
