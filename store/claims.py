@@ -23,6 +23,7 @@ from store.steps import audit_row
 from store.views import ClaimChange, ClaimsList, ClaimView, SideView
 
 MAX_SOURCE_CHARS = 500
+MAX_URL_CHARS = 2000  # the column's length
 
 
 class Claims:
@@ -160,6 +161,8 @@ def put_claim(
         raise Invalid("a claim needs its source: an official readout, a ministry statement, a link")
     if len(source) > MAX_SOURCE_CHARS:
         raise Invalid(f"the source is {len(source):,} characters; the limit is {MAX_SOURCE_CHARS}")
+    if url is not None and len(url) > MAX_URL_CHARS:
+        raise Invalid(f"the link is {len(url):,} characters; the limit is {MAX_URL_CHARS:,}")
     values = dict(
         step_id=step.id,
         side_id=side.id,
@@ -173,28 +176,18 @@ def put_claim(
     s.exec(upsert(s, StepClaim, values, ["step_id", "side_id"]))
 
 
-def _describe(c: ClaimView | None) -> str | None:
-    return None if c is None else c.status
+def claim_facts(c: ClaimView | None) -> tuple | None:
+    """What a claim says (status, source, link, date): two claims saying the same are one claim."""
+    return None if c is None else (c.status, c.source, c.url, c.claimed_on)
 
 
 def record_claim_change(s: Session, step: Step, side: Side, old: ClaimView | None, actor: str) -> None:
     """Write the step's history entry for a claim that was `old` and is now what the table holds (if it changed)."""
     new = claim_of(s, step.id, side.id)
-    if old is None and new is None:
+    if claim_facts(old) == claim_facts(new):
         return
     shown = new or old
     where = " · ".join(x for x in (shown.source, shown.url or "", shown.claimed_on.isoformat()) if x)
     note = f"withdrawn ({where})" if new is None else where
-    if (
-        old is not None
-        and new is not None
-        and (old.status, old.source, old.url, old.claimed_on)
-        == (
-            new.status,
-            new.source,
-            new.url,
-            new.claimed_on,
-        )
-    ):
-        return
-    s.add(audit_row(step.id, f"claim:{side.code}", _describe(old), _describe(new), actor=actor, note=note))
+    before, after = (None if c is None else c.status for c in (old, new))
+    s.add(audit_row(step.id, f"claim:{side.code}", before, after, actor=actor, note=note))

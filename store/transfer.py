@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from store.base import Database, insert_ignore
-from store.claims import all_claims, claim_of, put_claim, record_claim_change
+from store.claims import all_claims, claim_facts, claim_of, put_claim, record_claim_change
 from store.developments import SlackMessage, add_development, checked_text
 from store.models import (
     Cluster,
@@ -337,8 +337,8 @@ def _import_claim(s: Session, step: Step, side: Side, c: dict, actor: str) -> in
     Returns 1 when the store's claim changed."""
     old = claim_of(s, step.id, side.id)
     by = str(c.get("by") or actor)
-    values = dict(status=c["status"], source=c.get("source") or "", url=c.get("url"), claimed_on=c["on"])
-    if old is not None and (old.status, old.source, old.url, old.claimed_on) == tuple(values.values()):
+    values = dict(status=c["status"], source=(c.get("source") or "").strip(), url=c.get("url"), claimed_on=c["on"])
+    if claim_facts(old) == tuple(values.values()):
         return 0
     put_claim(s, step, side, actor=by, **values)
     if old is not None:
