@@ -155,13 +155,22 @@ def lock_graph(s: Session) -> None:
         s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
 
 
-def add_blockers(s: Session, step: Step, blockers: list[Step], actor: str) -> int:
-    """Make `step` wait on `blockers` (inside the caller's transaction), refusing a self-dependency or a cycle
-    before anything is inserted. Returns how many edges were new."""
+def load_graph(s: Session) -> dict[int, set[int]]:
+    """Every "waits on" edge (step id → its blockers' ids), read under the graph's lock."""
     lock_graph(s)
     graph: dict[int, set[int]] = defaultdict(set)
     for st, b in all_edges(s):
         graph[st].add(b)
+    return graph
+
+
+def add_blockers(
+    s: Session, step: Step, blockers: list[Step], actor: str, graph: dict[int, set[int]] | None = None
+) -> int:
+    """Make `step` wait on `blockers` (inside the caller's transaction), refusing a self-dependency or a cycle
+    before anything is inserted. `graph` (from load_graph, kept up to date here) saves re-reading every edge when
+    one transaction adds many. Returns how many edges were new."""
+    graph = load_graph(s) if graph is None else graph
     keys: dict[int, str] = {step.id: step.key, **{b.id: b.key for b in blockers}}
     for b in blockers:
         if b.id == step.id:

@@ -26,7 +26,7 @@ from store.models import (
     StepDependency,
 )
 from store.names import key_order
-from store.sequencing import add_blockers, all_edges
+from store.sequencing import add_blockers, all_edges, load_graph
 from store.steps import AUDITED_FIELDS, audit_row, change_field
 
 
@@ -91,11 +91,13 @@ class Transfer:
                             s.add(Reciprocity(step_id=a, counterpart_id=b))
                             existing_pairs.add((a, b))
                             counts["pairs"] += 1
+            graph = load_graph(s)
             for d in doc["clusters"]:
                 for sd in d.get("steps") or []:
                     step = steps[sd["id"]]
                     if sd.get("after"):
-                        counts["dependencies"] += add_blockers(s, step, [steps[k] for k in sd["after"]], actor)
+                        blockers = [steps[k] for k in sd["after"]]
+                        counts["dependencies"] += add_blockers(s, step, blockers, actor, graph)
                     for c in sd.get("claims") or []:
                         counts["claims"] += _import_claim(s, step, sides[c["side"]], c, actor)
             counts["developments"] = _import_developments(s, doc.get("developments") or [])
