@@ -202,3 +202,27 @@ def test_the_ledger_of_a_big_roadmap_takes_as_many_queries_as_a_small_one(empty_
     assert view.pairs_total == 604 and len(view.longest) == 10
     assert {x.last_move.kind for x in view.longest} == {"status", "development"}
     assert counter["n"] == small_n, "the ledger must not run a query per pair"
+
+
+def test_a_move_by_the_side_that_owes_does_not_end_the_other_sides_wait(app, small):
+    """SEC-1 is done: the United States owe the next move whatever they say meanwhile, and Belarus's wait runs
+    from its own last move."""
+    play(app)
+    with at(2025, 11, 1):
+        answer(app, "log SEC-2 Washington said the pledge was under review", user="U0US")
+    with at(2025, 11, 15):
+        answer(app, "set SEC-4 stalled no answer from Brussels", user="U0NATO")
+    with at(2025, 12, 1):
+        text = message_text(answer(app, "status SEC-1"))
+        view = small.ledger.ledger(date(2025, 12, 1))
+    assert (
+        "*United States* moved on 1 Nov 2025 (`SEC-2` “Washington said the pledge was under review”); "
+        "the next move is still *United States*'s: Belarus has waited *144 days* (since 10 Jul 2025)"
+    ) in text
+    three = next(x for x in view.longest if x.pair.first.key == "SEC-3")
+    # Neither step done and NATO moved last (SEC-4 stalled): Belarus's turn, NATO waits from 15 Nov.
+    assert (three.state, three.owes.code, three.waiting.code, three.days) == ("owed", "BY", "NATO", 16)
+    with at(2025, 12, 2):
+        answer(app, "set SEC-3 done", user="U0BY")
+        broken = next(x for x in small.ledger.ledger(date(2025, 12, 2)).longest if x.pair.first.key == "SEC-3")
+    assert (broken.state, broken.owes.code, broken.waiting.code, broken.days) == ("broken", "NATO", "BY", 0)
