@@ -195,7 +195,11 @@ def cmd_import(args, settings: Settings) -> int:
 
     doc = load(args.file)  # validate before touching the store
     store = _store(settings, seed=False)
-    counts = store.transfer.import_doc(doc, replace=args.replace)
+    try:
+        counts = store.transfer.import_doc(doc, replace=args.replace)
+    except StoreError as exc:  # e.g. `after` lists that close a cycle with what the store holds
+        print(f"roadmap: not imported, nothing was changed: {exc}", file=sys.stderr)
+        return 1
     print("imported " + ", ".join(f"{n} {k}" for k, n in counts.items()))
     return 0
 

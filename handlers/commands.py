@@ -224,7 +224,15 @@ def _not_found(exc: NotFound) -> Reply:
     )
 
 
-def _share(caller: Caller, text: str) -> str | None:
+def status_then_text(word: str, rest: str) -> tuple[str, str]:
+    """A status typed as one word or as the two words `in progress`, and the text that follows it."""
+    if word.lower() == "in" and rest.lower().split(" ", 1)[0] == "progress":
+        return "in_progress", rest[len("progress") :].strip()
+    return word, rest
+
+
+def share_command(caller: Caller, text: str) -> str | None:
+    """The command a "Share in channel" button runs again, when the caller can share (Slack only)."""
     return text if caller.shareable else None
 
 
@@ -269,7 +277,7 @@ def _web_base(store: RoadmapStore, caller: Caller) -> str | None:
 
 
 def _status_reply(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
-    share = _share(caller, f"status {rest}".strip())
+    share = share_command(caller, f"status {rest}".strip())
     base = _web_base(store, caller)
     if not rest:
         data = dict(title=store.roadmap.title(), clusters=store.roadmap.cluster_overview(), share=share)
@@ -280,6 +288,7 @@ def _status_reply(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
         d = store.roadmap.step_detail(key)
         data = dict(step=d.step, pairs=d.pairs, history=d.history, developments=d.developments)
         data["web"] = step_url(base, d.step.key) if base else None
+        data["account"] = store.ledger.step_account(key, caller.today)
         return Reply(render("status_step.json.j2", dict(data, today=caller.today, share=share), memo=True))
     cluster = store.roadmap.resolve_cluster(rest)
     d = store.roadmap.cluster_detail(cluster.slug)
@@ -292,6 +301,7 @@ def _status_reply(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
         open_pairs=d.open_pairs,
         developments=d.developments,
         web=cluster_url(base, d.cluster.slug) if base else None,
+        blocked=store.sequencing.blocked(cluster.slug),
     )
     return Reply(render("status_cluster.json.j2", dict(data, today=caller.today, share=share), memo=True))
 
@@ -331,11 +341,11 @@ def _set(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
         raise Invalid(f"say which step and which status: `/roadmap set <STEP-ID> <{' | '.join(STATUSES)}> [note]`")
     key, status_word = parts[0], parts[1]
     note = parts[2] if len(parts) > 2 else ""
-    if status_word.lower() == "in" and note.lower().split(" ", 1)[0] == "progress":
-        status_word, note = "in_progress", note[len("progress") :]
+    status_word, note = status_then_text(status_word, note)
     status = normalize_status(status_word)
     change = store.steps.set_status(key, status, actor=caller.user_id, note=note.strip())
     data = dict(
+        unblocked=store.sequencing.unblocked_by(change.step.key) if change.changed else [],
         step=change.step,
         old_status=change.old_status,
         changed=change.changed,
@@ -389,7 +399,7 @@ def _commitments(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
         groups=groups,
         side=side,
         sides=[s.code for s in store.roadmap.sides()],
-        share=_share(caller, f"commitments {rest}".strip()),
+        share=share_command(caller, f"commitments {rest}".strip()),
     )
     return Reply(render("commitments.json.j2", data))
 
@@ -397,7 +407,7 @@ def _commitments(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
 @command("find", "/roadmap find <words>", "search steps and developments", "/roadmap find prisoners")
 def _find(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
     result = store.search(rest)
-    data = dict(result=result, today=caller.today, share=_share(caller, f"find {rest}"))
+    data = dict(result=result, today=caller.today, share=share_command(caller, f"find {rest}"))
     return Reply(render("find.json.j2", data))
 
 

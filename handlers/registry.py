@@ -3,7 +3,8 @@ here, once; the Slack listener and the console both answer through this module, 
 
 from __future__ import annotations
 
-from handlers import digest, roadmaps, threads  # noqa: F401  (each registers its commands)
+# digest and threads register the Slack side of Slack-only commands; the others declare their own commands.
+from handlers import digest, ledger, roadmaps, threads  # noqa: F401
 from handlers.commands import COMMANDS, Caller, Command, find_command, run_command
 
 __all__ = ["COMMANDS", "Caller", "Command", "find_command", "run_command"]

@@ -7,6 +7,9 @@ per domain. Each domain lives in a module of its own; each call is one transacti
     store.developments   record, edit, retract           store/developments.py
     store.threads        cluster threads                 store/threads.py
     store.digests        digest content, claims, schedules  store/digests.py
+    store.ledger         who moved last, who waits      store/ledger.py
+    store.sequencing     what a step waits on           store/sequencing.py
+    store.claims         each government's own account  store/claims.py
     store.transfer       import, export, seed            store/transfer.py
     store.outbox         work owed to Slack, durable     store/outbox.py
     store.search(text)   `find`                          store/search.py
@@ -22,11 +25,14 @@ from sqlalchemy import Engine
 from store import search as search_module
 from store.base import Database
 from store.cache import ReadCache
+from store.claims import Claims
 from store.developments import Developments
 from store.digests import Digests
+from store.ledger import Ledger
 from store.outbox import Outbox
 from store.roadmap import RoadmapReads
 from store.roadmaps import Roadmaps, Scope
+from store.sequencing import Sequencing
 from store.steps import Steps
 from store.threads import ClusterThreads
 from store.transfer import Transfer
@@ -50,6 +56,9 @@ class RoadmapStore:
         self.digests = Digests(self.db, self.scope)
         self.transfer = Transfer(self.db, self.scope)
         self.outbox = _shared.outbox if _shared else Outbox(self.db)
+        self.ledger = Ledger(self.db, self.cache, self.scope)
+        self.sequencing = Sequencing(self.db, self.cache, self.scope)
+        self.claims = Claims(self.db, self.cache, self.scope)
 
     def scoped(self, roadmap_id: int) -> RoadmapStore:
         """The same store acting on one roadmap (sharing the engine and the read cache)."""

@@ -12,6 +12,7 @@ from sqlalchemy import and_, func, select, update
 
 from store import schedule as schedules
 from store.base import Database, insert_ignore, upsert
+from store.ledger import compute as ledger_compute
 from store.models import OPEN_STATUSES, Cluster, Development, DigestRun, DigestSchedule, Roadmap, Side, Step, utcnow
 from store.queries import (
     as_int,
@@ -52,6 +53,7 @@ class Digests:
         stale_days: int,
         developments_per_cluster: int = 15,
         items_per_list: int = 20,
+        ledger_waits: int = 5,
     ) -> DigestContent:
         """What the weekly digest reports, per cluster, in a fixed number of queries whatever the store's size.
 
@@ -134,6 +136,8 @@ class Digests:
             shown_ids = [
                 i for rows in newest.values() for _, i in sorted(rows, reverse=True)[:developments_per_cluster]
             ]
+            # The ledger section: exact figures per side, and only the longest few waits (bounded like the rest).
+            ledger = ledger_compute(s, today, rid, limit=ledger_waits)
             new_rows = s.exec(
                 select(Development, Cluster.slug, Step.key)
                 .join(Cluster, Cluster.id == Development.cluster_id)
@@ -193,7 +197,7 @@ class Digests:
         # Sides without a step of their own (observers in the roadmap file) have nothing to total.
         with_steps = {side_id for _, side_id, *_ in counts}
         side_totals = [SideTotals(side_view[x.id], **totals[x.id]) for x in sides if x.id in with_steps]
-        return DigestContent(title, today, since, stale_days, out, side_totals)
+        return DigestContent(title, today, since, stale_days, out, side_totals, ledger=ledger)
 
     def claim(
         self,

@@ -235,3 +235,39 @@ class PendingWork(SQLModel, table=True):
     claimed_until: datetime | None = None
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class StepDependency(SQLModel, table=True):
+    """Sequencing: `step_id` waits on `blocker_id` (it can start once the blocker is done). Cycles are refused
+    before insert, in the writing transaction (store/sequencing.py)."""
+
+    __tablename__ = "step_dependency"
+    __table_args__ = (
+        UniqueConstraint("step_id", "blocker_id", name="uq_step_dependency_pair"),
+        CheckConstraint("step_id <> blocker_id", name="not_self"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    step_id: int = Field(foreign_key="step.id")  # leads the unique constraint's index
+    blocker_id: int = Field(foreign_key="step.id", index=True)  # "what does this step unblock"
+    created_by: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class StepClaim(SQLModel, table=True):
+    """A government's own account of a step: the status a side claims, with its source (an official readout, a
+    ministry statement). One current claim per (step, side); every change is kept in the step's history."""
+
+    __tablename__ = "step_claim"
+    __table_args__ = (
+        UniqueConstraint("step_id", "side_id", name="uq_step_claim_step_side"),
+        CheckConstraint("status IN ('proposed', 'agreed', 'in_progress', 'done', 'stalled', 'dropped')", name="status"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    step_id: int = Field(foreign_key="step.id")  # leads the unique constraint's index
+    side_id: int = Field(foreign_key="side.id")
+    status: str = Field(max_length=16)
+    source: str = Field(default="", sa_column=Column(Text, nullable=False))
+    url: str | None = Field(default=None, max_length=2000)
+    claimed_on: date
+    claimed_by: str = Field(default="", max_length=64)
+    recorded_at: datetime = Field(default_factory=utcnow)

@@ -99,6 +99,28 @@ def resolve_side(sides: list[SideView], term: str) -> SideView:
     raise NotFound("side", term, codes, suggest(t, [c.lower() for c in codes], codes))
 
 
+def resolve_scope(
+    clusters: list[ClusterRef], sides: list[SideView], term: str
+) -> tuple[ClusterRef | None, SideView | None]:
+    """A cluster or a side, as typed (empty: neither). An exact cluster slug or prefix wins, then an exact side code
+    or name, then the looser matches of each, so `ukraine` is the cluster and `UA` the side."""
+    t = term.strip().lower()
+    if not t:
+        return None, None
+    if any(t in (c.slug, c.prefix.lower()) for c in clusters):
+        return resolve_cluster(clusters, term), None
+    if any(t in (x.code.lower(), x.name.lower()) for x in sides):
+        return None, resolve_side(sides, term)
+    try:
+        return resolve_cluster(clusters, term), None
+    except NotFound:
+        pass
+    try:
+        return None, resolve_side(sides, term)
+    except NotFound as exc:
+        raise NotFound("cluster or side", term, [c.slug for c in clusters] + [x.code for x in sides]) from exc
+
+
 def unknown_step(term: str, keys: list[str]) -> NotFound:
     """The answer to an unknown step id: every id, with a near miss within the typed cluster prefix (ECO-99 →
     ECO-9), never a jump to another cluster."""

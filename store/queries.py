@@ -68,6 +68,20 @@ def dev_view(d: Development, cluster_slug: str, step_key: str | None) -> Develop
     )
 
 
+def steps_by_id(s: Session, ids) -> dict[int, StepView]:
+    """Views of the steps with these ids (one query), keyed by id."""
+    ids = list(ids)
+    if not ids:
+        return {}
+    rows = s.exec(
+        select(Step, Side, Cluster.slug)
+        .join(Side, Side.id == Step.side_id)
+        .join(Cluster, Cluster.id == Step.cluster_id)
+        .where(Step.id.in_(ids))
+    ).all()
+    return {st.id: step_view(st, sd, slug) for st, sd, slug in rows}
+
+
 def find_step(s: Session, key: str, roadmap_id: int | None) -> Step:
     """The roadmap's step with this id (as typed: `sec-1` works); NotFound naming the valid ids otherwise."""
     norm = normalize_step_key(key) or key.strip().upper()

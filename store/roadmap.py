@@ -82,6 +82,10 @@ class RoadmapReads:
     def resolve_side(self, term: str) -> SideView:
         return names.resolve_side(self.sides(), term)
 
+    def resolve_scope(self, term: str) -> tuple[ClusterRef | None, SideView | None]:
+        """A cluster or a side (`/roadmap ledger <cluster | side>`); (None, None) for an empty term."""
+        return names.resolve_scope(self.clusters(), self.sides(), term)
+
     def step_exists(self, key: str) -> bool:
         with self.db.session() as s:
             return s.exec(select(Step.id).where(Step.roadmap_id == self.rid, Step.key == key)).first() is not None

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from store.models import STATUSES
+from store.sequencing import find_cycle
 
 FORMAT = "roadmap/1"
 DEFAULT_ROADMAP = Path(__file__).parent / "data" / "us-belarus.yaml"
@@ -103,6 +104,7 @@ def _validate_roadmap(data: dict) -> list[str]:
 
     step_side: dict[str, str] = {}
     answers: list[tuple[str, str, str]] = []
+    after: dict[str, list[str]] = {}
     slugs: set[str] = set()
     prefixes: set[str] = set()
     for i, cluster in enumerate(clusters):
@@ -148,6 +150,8 @@ def _validate_roadmap(data: dict) -> list[str]:
                 errors.append(f"{swhere}: `due` must be a date (YYYY-MM-DD)")
             for other in step.get("answers") or []:
                 answers.append((key, str(other), swhere))
+            _check_after(step, swhere, after, errors)
+            _check_claims(step, swhere, side_codes, errors)
             for k, h in enumerate(step.get("history") or []):
                 if not isinstance(h, dict) or not isinstance(h.get("at"), datetime) or not h.get("field"):
                     errors.append(f"{swhere}, history[{k}]: needs `at` (a timestamp), `field`, `from`, `to`")
@@ -156,6 +160,14 @@ def _validate_roadmap(data: dict) -> list[str]:
             errors.append(f"{where}: answers {other!r}, which is not a step in this file")
         elif step_side[other] == step_side[key]:
             errors.append(f"{where}: answers {other}, a step of the same side ({step_side[key]})")
+
+    for key, blockers in after.items():
+        for other in blockers:
+            if other not in step_side:
+                errors.append(f"step {key}: after {other!r}, which is not a step in this file")
+    cycle = find_cycle({k: [b for b in v if b in step_side] for k, v in after.items()})
+    if cycle:
+        errors.append(f"`after` lists form a cycle: {' → '.join(cycle)} (each would wait on the other for ever)")
 
     for i, dev in enumerate(developments):
         where = f"developments[{i}]"
@@ -178,6 +190,46 @@ def _validate_roadmap(data: dict) -> list[str]:
         if not isinstance(thread, dict) or thread.get("cluster") not in slugs or not thread.get("channel"):
             errors.append(f"threads[{i}]: needs `channel`, `ts` and a known `cluster`")
     return errors
+
+
+def _check_after(step: dict, where: str, after: dict[str, list[str]], errors: list[str]) -> None:
+    """`after: [IDS]`: the steps this one waits on (checked against the whole file once every step is known)."""
+    value = step.get("after")
+    if value is None:
+        return
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        errors.append(f"{where}: `after` must be a list of step ids")
+        return
+    if step["id"] in value:
+        errors.append(f"{where}: a step cannot wait on itself (`after` lists {step['id']})")
+    after[step["id"]] = [x for x in value if x != step["id"]]
+
+
+def _check_claims(step: dict, where: str, side_codes: set[str], errors: list[str]) -> None:
+    """`claims: [{side, status, source, url?, on, by?}]`: each government's own account of the step."""
+    claims = step.get("claims")
+    if claims is None:
+        return
+    if not isinstance(claims, list):
+        errors.append(f"{where}: `claims` must be a list")
+        return
+    seen: set[str] = set()
+    for k, c in enumerate(claims):
+        cwhere = f"{where}, claims[{k}]"
+        if not isinstance(c, dict):
+            errors.append(f"{cwhere}: must be a mapping with `side`, `status`, `source` and `on`")
+            continue
+        if c.get("side") not in side_codes:
+            errors.append(f"{cwhere}: side {c.get('side')!r} is not one of {sorted(side_codes)}")
+        elif c["side"] in seen:
+            errors.append(f"{cwhere}: a second claim of {c['side']} (one claim per side and step)")
+        seen.add(c.get("side"))
+        if c.get("status") not in STATUSES:
+            errors.append(f"{cwhere}: status {c.get('status')!r} is not one of {', '.join(STATUSES)}")
+        if not (c.get("source") or c.get("url")):
+            errors.append(f"{cwhere}: a claim needs its `source` (or a `url`)")
+        if not isinstance(c.get("on"), date) or isinstance(c.get("on"), datetime):
+            errors.append(f"{cwhere}: `on` must be a date (YYYY-MM-DD)")
 
 
 def dump(doc: dict[str, Any]) -> str:

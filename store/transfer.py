@@ -4,15 +4,16 @@ a backup) and the first-run seed. The file format itself is store.roadmap_file."
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from store.base import Database, insert_ignore, upsert
+from store.claims import claim_facts, claim_of, put_claim, record_claim_change
 from store.developments import SlackMessage, add_development, checked_text
 from store.errors import Invalid
+from store.export import channel_schedules, export_roadmap
 from store.models import (
     ChannelRoadmap,
     Cluster,
@@ -24,11 +25,14 @@ from store.models import (
     Side,
     Step,
     StepChange,
+    StepClaim,
+    StepDependency,
 )
 from store.names import key_order
 from store.outbox import CLUSTER_CHANGED, enqueue
 from store.roadmap_file import is_store_document
 from store.roadmaps import Scope
+from store.sequencing import add_blockers, load_graph
 from store.steps import AUDITED_FIELDS, audit_row, change_field
 
 
@@ -52,7 +56,9 @@ class Transfer:
         empties that roadmap first, and only that one. A whole-store document (`roadmaps:`) loads each roadmap;
         with `replace` it empties the whole store first.
         """
-        counts = dict.fromkeys(("roadmaps", "sides", "clusters", "steps", "pairs", "developments", "changes"), 0)
+        counts = dict.fromkeys(
+            ("roadmaps", "sides", "clusters", "steps", "pairs", "developments", "changes", "dependencies", "claims"), 0
+        )
         with self.db.session(write=True) as s:
             if is_store_document(doc):
                 if replace:
@@ -116,8 +122,8 @@ class Transfer:
         """Every roadmap, every channel's binding and digest schedule: a backup that restores the store exactly."""
         with self.db.session() as s:
             ids = list(s.exec(select(Roadmap.id).order_by(Roadmap.id)).scalars())
-            docs = [_export_roadmap(s, rid) for rid in ids]
-            schedules = _schedules(s)
+            docs = [export_roadmap(s, rid) for rid in ids]
+            schedules = channel_schedules(s)
         doc: dict = {"format": "roadmap/1", "roadmaps": docs}
         if schedules:
             doc["digest_schedules"] = schedules
@@ -127,136 +133,11 @@ class Transfer:
         """This store's roadmap as a roadmap document (round-trips through import_doc). With one roadmap in the
         store it also carries the digest schedules, so that it is a whole backup, as before roadmaps existed."""
         with self.db.session() as s:
-            doc = _export_roadmap(s, self.scope.require())
+            doc = export_roadmap(s, self.scope.require())
             # The only roadmap: the channels' schedules are its own.
-            if not self.scope.explicit and (schedules := _schedules(s)):
+            if not self.scope.explicit and (schedules := channel_schedules(s)):
                 doc["digest_schedules"] = schedules
         return doc
-
-
-def _schedules(s: Session) -> list[dict]:
-    return [
-        {"channel": d.channel, "cron": d.cron, "timezone": d.timezone, "enabled": d.enabled}
-        for d in s.exec(select(DigestSchedule).order_by(DigestSchedule.channel)).scalars()
-    ]
-
-
-def _export_roadmap(s: Session, rid: int) -> dict:
-    row = s.get(Roadmap, rid)
-    sides = s.exec(select(Side).where(Side.roadmap_id == rid).order_by(Side.position)).scalars().all()
-    side_code = {x.id: x.code for x in sides}
-    clusters = s.exec(select(Cluster).where(Cluster.roadmap_id == rid).order_by(Cluster.position)).scalars().all()
-    cluster_slug = {c.id: c.slug for c in clusters}
-    steps = s.exec(select(Step).where(Step.roadmap_id == rid).order_by(Step.cluster_id, Step.number)).scalars().all()
-    step_key = {x.id: x.key for x in steps}
-    step_ids = select(Step.id).where(Step.roadmap_id == rid)
-    cluster_ids = select(Cluster.id).where(Cluster.roadmap_id == rid)
-    answers: dict[int, list[str]] = defaultdict(list)
-    for r in s.exec(select(Reciprocity).where(Reciprocity.step_id.in_(step_ids)).order_by(Reciprocity.id)).scalars():
-        answers[r.step_id].append(step_key[r.counterpart_id])
-        answers[r.counterpart_id].append(step_key[r.step_id])
-    history: dict[int, list[dict]] = defaultdict(list)
-    changes = select(StepChange).where(StepChange.step_id.in_(step_ids)).order_by(StepChange.changed_at, StepChange.id)
-    for h in s.exec(changes).scalars():
-        history[h.step_id].append(
-            _drop_none(
-                {
-                    "at": h.changed_at,
-                    "actor": h.actor,
-                    "field": h.field,
-                    "from": h.old_value,
-                    "to": h.new_value,
-                    "note": h.note or None,
-                }
-            )
-        )
-    by_cluster: dict[int, list[dict]] = defaultdict(list)
-    for x in steps:
-        by_cluster[x.cluster_id].append(
-            _drop_none(
-                {
-                    "id": x.key,
-                    "side": side_code[x.side_id],
-                    "title": x.title,
-                    "detail": x.detail or None,
-                    "status": x.status,
-                    "due": x.due_on,
-                    "source": x.source or None,
-                    "url": x.source_url,
-                    "answers": sorted(answers[x.id], key=key_order) or None,
-                    "history": history[x.id] or None,
-                }
-            )
-        )
-    devs = []
-    developments = (
-        select(Development)
-        .where(Development.cluster_id.in_(cluster_ids))
-        .order_by(Development.occurred_on, Development.id)
-    )
-    for d in s.exec(developments).scalars():
-        slack = None
-        if d.slack_channel:
-            slack = _drop_none({"channel": d.slack_channel, "ts": d.slack_ts, "permalink": d.permalink})
-        devs.append(
-            _drop_none(
-                {
-                    "date": d.occurred_on,
-                    "precision": d.precision if d.precision != "day" else None,
-                    "cluster": cluster_slug[d.cluster_id],
-                    "step": step_key.get(d.step_id),
-                    "text": d.text,
-                    "source": d.source or None,
-                    "url": d.url,
-                    "author": d.author,
-                    "recorded_at": d.recorded_at,
-                    "slack": slack,
-                    "edited_at": d.edited_at,
-                    "retracted_at": d.retracted_at,
-                }
-            )
-        )
-    threads = [
-        {"channel": t.channel, "ts": t.ts, "cluster": cluster_slug[t.cluster_id]}
-        for t in s.exec(
-            select(ClusterThread).where(ClusterThread.cluster_id.in_(cluster_ids)).order_by(ClusterThread.id)
-        ).scalars()
-    ]
-    channels = list(
-        s.exec(
-            select(ChannelRoadmap.channel).where(ChannelRoadmap.roadmap_id == rid).order_by(ChannelRoadmap.channel)
-        ).scalars()
-    )
-    roadmap = _drop_none(
-        {
-            "slug": row.slug,
-            "title": row.title,
-            "description": row.description or None,
-            "sources": [x for x in row.sources.split("\n") if x] or None,
-            "channels": channels or None,
-        }
-    )
-    doc = {
-        "format": "roadmap/1",
-        "roadmap": roadmap,
-        "sides": [{"code": x.code, "name": x.name} for x in sides],
-        "clusters": [
-            _drop_none(
-                {
-                    "slug": c.slug,
-                    "prefix": c.prefix,
-                    "title": c.title,
-                    "summary": c.summary or None,
-                    "steps": by_cluster[c.id],
-                }
-            )
-            for c in clusters
-        ],
-        "developments": devs,
-    }
-    if threads:
-        doc["threads"] = threads
-    return doc
 
 
 def _import_roadmap(s: Session, doc: dict, row: Roadmap, counts: dict[str, int], actor: str) -> None:
@@ -306,6 +187,14 @@ def _import_roadmap(s: Session, doc: dict, row: Roadmap, counts: dict[str, int],
                     s.add(Reciprocity(step_id=a, counterpart_id=b))
                     existing_pairs.add((a, b))
                     counts["pairs"] += 1
+    graph = load_graph(s)
+    for d in doc["clusters"]:
+        for sd in d.get("steps") or []:
+            step = steps[sd["id"]]
+            if sd.get("after"):
+                counts["dependencies"] += add_blockers(s, step, [steps[k] for k in sd["after"]], actor, graph)
+            for c in sd.get("claims") or []:
+                counts["claims"] += _import_claim(s, step, sides[c["side"]], c, actor)
     counts["developments"] += _import_developments(s, rid, doc.get("developments") or [])
     for c in clusters.values():  # whatever shows these clusters is owed a refresh
         enqueue(s, CLUSTER_CHANGED, str(c.id))
@@ -322,13 +211,26 @@ def _slugify(title: str) -> str:
 def _wipe(s: Session, roadmap_id: int | None = None) -> None:
     """Empty one roadmap (its row, bindings and channels' schedules stay), or with no id the whole store."""
     if roadmap_id is None:
-        for model in (StepChange, Reciprocity, Development, ClusterThread, Step, Cluster, Side, ChannelRoadmap):
+        for model in (
+            StepDependency,
+            StepClaim,
+            StepChange,
+            Reciprocity,
+            Development,
+            ClusterThread,
+            Step,
+            Cluster,
+            Side,
+            ChannelRoadmap,
+        ):
             s.exec(delete(model))
         s.exec(delete(DigestSchedule))
         s.exec(delete(Roadmap))
         return
     step_ids = select(Step.id).where(Step.roadmap_id == roadmap_id)
     cluster_ids = select(Cluster.id).where(Cluster.roadmap_id == roadmap_id)
+    s.exec(delete(StepDependency).where(StepDependency.step_id.in_(step_ids)))
+    s.exec(delete(StepClaim).where(StepClaim.step_id.in_(step_ids)))
     s.exec(delete(StepChange).where(StepChange.step_id.in_(step_ids)))
     s.exec(delete(Reciprocity).where(Reciprocity.step_id.in_(step_ids)))
     s.exec(delete(Development).where(Development.cluster_id.in_(cluster_ids)))
@@ -336,10 +238,6 @@ def _wipe(s: Session, roadmap_id: int | None = None) -> None:
     s.exec(delete(Step).where(Step.roadmap_id == roadmap_id))
     s.exec(delete(Cluster).where(Cluster.roadmap_id == roadmap_id))
     s.exec(delete(Side).where(Side.roadmap_id == roadmap_id))
-
-
-def _drop_none(d: dict) -> dict:
-    return {k: v for k, v in d.items() if v is not None}
 
 
 def _upsert_step(
@@ -394,6 +292,20 @@ def _upsert_step(
             setattr(step, name, value)
     s.add(step)
     return changes
+
+
+def _import_claim(s: Session, step: Step, side: Side, c: dict, actor: str) -> int:
+    """Put a document's claim on a step; a claim that changes one already in the store is audited like a command's.
+    Returns 1 when the store's claim changed."""
+    old = claim_of(s, step.id, side.id)
+    by = str(c.get("by") or actor)
+    values = dict(status=c["status"], source=(c.get("source") or "").strip(), url=c.get("url"), claimed_on=c["on"])
+    if claim_facts(old) == tuple(values.values()):
+        return 0
+    put_claim(s, step, side, actor=by, **values)
+    if old is not None:
+        record_claim_change(s, step, side, old, actor)
+    return 1
 
 
 def _import_developments(s: Session, rid: int, devs: list[dict]) -> int:

@@ -217,6 +217,7 @@ class DigestContent:
     stale_days: int
     clusters: list[ClusterDigest]
     totals: list[SideTotals]
+    ledger: LedgerView | None = None
 
 
 @dataclass(frozen=True)
@@ -256,3 +257,128 @@ class ThreadSlot:
     cluster: str
     ts: str | None = None
     claim: str | None = None
+
+
+# -- the ledger, sequencing and each government's own account (store/ledger.py, sequencing.py, claims.py) ---------
+
+
+@dataclass(frozen=True)
+class Move:
+    """One move of a side on a step: a status change, or a development linked to the step."""
+
+    side: SideView
+    step: str
+    kind: str  # "status" | "development"
+    on: date
+    actor: str
+    what: str  # the status moved to, or the development's text
+
+
+@dataclass(frozen=True)
+class PairLedger:
+    """Where a reciprocal pair stands: `state` is neither_moved, owed, both_done or broken; `owes` is whose move
+    is next and `waiting` the side that waits on it, since its own last move (`since`, `days` ago)."""
+
+    pair: PairView
+    state: str
+    last_move: Move | None
+    owes: SideView | None
+    waiting: SideView | None
+    since: date | None
+    days: int | None
+
+
+@dataclass(frozen=True)
+class SideLedger:
+    side: SideView
+    moves: int
+    owes: int
+    waiting: int
+
+    @property
+    def balance(self) -> int:
+        """Pairs where this side waits on the other, minus pairs where the other waits on it."""
+        return self.waiting - self.owes
+
+
+@dataclass(frozen=True)
+class ClusterLedger:
+    cluster: ClusterRef
+    pairs_total: int
+    states: dict[str, int]
+    sides: list[SideLedger]
+    longest: PairLedger | None
+
+
+@dataclass(frozen=True)
+class LedgerView:
+    """The ledger of every reciprocal pair in scope; `longest` holds the first few by wait, the counts are exact."""
+
+    today: date
+    pairs_total: int
+    states: dict[str, int]
+    sides: list[SideLedger]
+    clusters: list[ClusterLedger]
+    longest: list[PairLedger]
+
+
+@dataclass(frozen=True)
+class ClaimView:
+    """What one side says about a step, beside the team's own assessment (`step.status`)."""
+
+    step: StepView
+    side: SideView
+    status: str
+    source: str
+    url: str | None
+    claimed_on: date
+    claimed_by: str
+
+    @property
+    def diverges(self) -> bool:
+        return self.status != self.step.status
+
+
+@dataclass(frozen=True)
+class ClaimChange:
+    claim: ClaimView | None  # None when the claim was withdrawn
+    old: ClaimView | None
+    step: StepView
+
+
+@dataclass(frozen=True)
+class ClaimsList:
+    claims: list[ClaimView]  # divergent first, the first `limit`
+    total: int
+    divergent: int
+
+
+@dataclass(frozen=True)
+class BlockedStep:
+    step: StepView
+    open_blockers: list[StepView]
+
+
+@dataclass(frozen=True)
+class BlockersChange:
+    step: StepView
+    old: list[str]
+    blockers: list[StepView]
+
+    @property
+    def changed(self) -> bool:
+        return self.old != [b.key for b in self.blockers]
+
+
+@dataclass(frozen=True)
+class StepAccount:
+    """What the step view adds to a step: its pairs' ledger, what it waits on and unblocks, the sides' claims."""
+
+    ledger: list[PairLedger]
+    blockers: list[StepView]
+    unblocks: list[StepView]
+    claims: list[ClaimView]
+
+    @property
+    def open_blockers(self) -> list[StepView]:
+        return [b for b in self.blockers if b.status != "done"]

@@ -281,3 +281,14 @@ def test_migration_from_0003_keeps_every_row(engine_factory):
     # After the migration the store takes a second roadmap with the same step ids.
     store.transfer.import_doc(copy.deepcopy(MOLDOVA))
     assert store.for_roadmap("moldova").roadmap.step("SEC-1").title.startswith("Reduce")
+
+
+def test_the_ledger_sequencing_and_claims_stay_in_their_roadmap(web, two):
+    said(web, "after SEC-2 SEC-1", MD)
+    said(web, "claim SEC-1 MD done Chisinau readout", MD)
+    ledger = said(web, "ledger", MD)
+    assert "SEC-1" in ledger and "Belarus" not in ledger and "NATO" not in ledger
+    assert "Chisinau readout" in said(web, "claims", MD) and "1 claim" in said(web, "claims", MD)
+    assert "Chisinau readout" not in said(web, "claims", BY)
+    assert two.for_roadmap("us-belarus").sequencing.blocked() == ([], 0)
+    assert [b.step.key for b in two.for_roadmap("moldova").sequencing.blocked()[0]] == ["SEC-2"]

@@ -77,7 +77,8 @@ def web_process(tmp_path, fake_slack):
 
 
 def request(port: int, method: str, path: str, body: str = "", headers: dict | None = None):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    # Generous: a worker migrates and seeds its store on the first request, slow on a loaded machine.
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=45)
     conn.request(method, path, body=body.encode(), headers=headers or {})
     response = conn.getresponse()
     data = response.read().decode()

@@ -132,3 +132,18 @@ def test_import_of_a_broken_file_names_the_problem_and_changes_nothing(local_env
     bad.write_text("format: roadmap/1\nsides: []\nclusters: [{slug: x}]\n")
     assert cli.main(["import", str(bad)]) == 1
     assert "prefix" in capsys.readouterr().err
+
+
+def test_an_import_that_would_close_a_cycle_with_the_store_says_so_and_changes_nothing(local_env, capsys):
+    from store.roadmap_file import DEFAULT_ROADMAP, dump, load
+
+    assert cli.main(["ask", "after", "ECO-1", "SEC-1"]) == 0
+    doc = load(DEFAULT_ROADMAP)
+    next(s for c in doc["clusters"] for s in c["steps"] if s["id"] == "SEC-1")["after"] = ["ECO-1"]
+    path = local_env / "cycle.yaml"
+    path.write_text(dump(doc), encoding="utf-8")
+    capsys.readouterr()
+    assert cli.main(["import", str(path)]) == 1
+    assert "SEC-1 cannot wait on ECO-1" in capsys.readouterr().err
+    assert cli.main(["ask", "status", "SEC-1"]) == 0
+    assert "Waits on" not in capsys.readouterr().out

@@ -33,6 +33,15 @@ CALLER = Caller(user_id="U0ABCDEF", shareable=True, today=date(2025, 9, 1))
         "bogus",
         "status nowhere",
         "set SEC-1 maybe",
+        "ledger",
+        "ledger security",
+        "ledger US",
+        "claims",
+        "claims Belarus",
+        "after ECO-1 SEC-1 SEC-2",
+        "after SEC-1 SEC-1",
+        "claim SEC-5 BY done BelTA <https://eng.belta.by/x|readout>",
+        "claim SEC-5 BY none",
     ],
 )
 def test_every_answer_is_valid_block_kit(store, text):
@@ -42,7 +51,7 @@ def test_every_answer_is_valid_block_kit(store, text):
 
 
 def test_empty_store_answers_too(empty_store):
-    for text in ("status", "commitments", "find x", "help", "status security"):
+    for text in ("status", "commitments", "find x", "help", "status security", "ledger", "claims"):
         assert_valid_message(run_command(empty_store, text, CALLER).message)
 
 
