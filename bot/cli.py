@@ -86,7 +86,13 @@ def _caller(settings: Settings, user: str):
 
     editor = not settings.editors or user in settings.editors or user == "console"
     today = datetime.now(settings.tz).date()
-    return Caller(user_id=user, editor=editor, editors=settings.editors, today=today)
+    return Caller(
+        user_id=user,
+        editor=editor,
+        editors=settings.editors,
+        today=today,
+        watch_allow_private=settings.watch_allow_private,
+    )
 
 
 def cmd_ask(args, settings: Settings) -> int:
@@ -201,7 +207,7 @@ def _add_digest_commands(sub) -> None:
     dg.add_argument("--channel", help="channel id (default: ROADMAP_DIGEST_CHANNEL)")
     dg.add_argument("--json", action="store_true", help="print the Block Kit JSON of each message")
     dg.set_defaults(func=cmd_digest)
-    clk = sub.add_parser("clock", help="run the digest scheduler in the foreground (the Procfile's clock:)")
+    clk = sub.add_parser("clock", help="run the digest scheduler and the source watch (the Procfile's clock:)")
     clk.set_defaults(func=cmd_clock)
 
 
@@ -247,5 +253,13 @@ def cmd_clock(args, settings: Settings) -> int:
         trigger(settings.digest_schedule, settings.timezone)
     except ScheduleError as exc:
         raise SettingsError(f"ROADMAP_DIGEST_SCHEDULE={settings.digest_schedule!r}: {exc}") from exc
-    Clock(_digest_sender(settings), timezone=settings.timezone).run()
+    from bot.slack import make_clients
+    from handlers.digest_sender import DigestSender
+    from handlers.fetch import Fetcher
+    from handlers.watch_poller import WatchPoller
+
+    store, clients = _store(settings), make_clients(settings)
+    sender = DigestSender(settings, store, clients.poster, clients.reader)
+    poller = WatchPoller(settings, store, clients.poster, Fetcher(allow_private=settings.watch_allow_private))
+    Clock(sender, timezone=settings.timezone, poller=poller).run()
     return 0

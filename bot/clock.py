@@ -1,4 +1,5 @@
-"""The `roadmap clock` process: APScheduler runs the digest schedules (store.schedule has the pure schedule logic).
+"""The `roadmap clock` process: APScheduler runs the digest schedules (store.schedule has the pure schedule logic)
+and, every minute, polls the watched sources that are due (handlers/watch_poller.py).
 
 The clock process never trusts its own memory to send once: each tick computes, per channel, the slot (the most
 recent scheduled time ≤ now, within the grace period) and hands it to the digest sender, which claims it in the
@@ -22,6 +23,7 @@ from store.schedule import Target, describe, trigger
 log = logging.getLogger(__name__)
 
 RELOAD_SECONDS = 60
+WATCH_SECONDS = 60  # a new source is polled within a minute; each source then on its own interval
 
 
 class Clock:
@@ -32,8 +34,9 @@ class Clock:
     due and unsent — which covers catch-up after downtime and retries of failed sends.
     """
 
-    def __init__(self, sender, scheduler: BaseScheduler | None = None, timezone: str = "UTC"):
+    def __init__(self, sender, scheduler: BaseScheduler | None = None, timezone: str = "UTC", poller=None):
         self.sender = sender
+        self.poller = poller  # handlers.watch_poller.WatchPoller, or None: no source watch in this process
         self.scheduler = scheduler or BlockingScheduler(
             timezone=ZoneInfo(timezone),
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
@@ -45,6 +48,12 @@ class Clock:
         targets = self.sender.targets()
         self._sync(targets)
         return self.sender.run_due(targets, now)
+
+    def poll_sources(self, now: datetime | None = None) -> list:
+        """One source-watch tick: every due source polled (the store's claims make it once across clocks)."""
+        if self.poller is None:
+            return []
+        return self.poller.poll_due(now)
 
     def fire(self, channel: str) -> None:
         for target in self.sender.targets():
@@ -81,6 +90,15 @@ class Clock:
             name="reload schedules and send due digests",
             next_run_time=datetime.now(UTC),  # at start: catch up on a slot missed while down
         )
+
+        if self.poller is not None:
+            self.scheduler.add_job(
+                self.poll_sources,
+                IntervalTrigger(seconds=WATCH_SECONDS),
+                id="watch",
+                name="poll due watched sources",
+                next_run_time=datetime.now(UTC),
+            )
 
         def stop(signum, _frame) -> None:
             log.info("signal %s: finishing running jobs, then stopping", signum)

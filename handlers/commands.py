@@ -35,6 +35,8 @@ class Caller:
     editors: tuple[str, ...] = ()
     today: date = field(default_factory=date.today)
     shareable: bool = False  # offer a "Share in channel" button (Slack only)
+    # ROADMAP_WATCH_ALLOW_PRIVATE: `watch add` may name internal addresses (the fetcher checks again, by DNS).
+    watch_allow_private: bool = False
 
     @property
     def is_editor(self) -> bool:

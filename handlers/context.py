@@ -32,6 +32,7 @@ class HandlerSettings(Protocol):
     digest_schedule: str
     stale_days: int
     digest_grace_hours: int
+    watch_allow_private: bool
 
     @property
     def tz(self) -> ZoneInfo: ...
@@ -82,6 +83,7 @@ class Services:
             editors=self.editors.ids,
             today=datetime.now(self.settings.tz).date(),
             shareable=shareable,
+            watch_allow_private=self.settings.watch_allow_private,
         )
 
     def after_response(self, fn: Callable[[], None], what: str) -> None:

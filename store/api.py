@@ -7,6 +7,7 @@ per domain. Each domain lives in a module of its own; each call is one transacti
     store.threads        cluster threads                 store/threads.py
     store.digests        digest content, claims, schedules  store/digests.py
     store.transfer       import, export, seed            store/transfer.py
+    store.watch          watched sources, items, proposals  store/watch.py
     store.search(text)   `find`                          store/search.py
 """
 
@@ -27,6 +28,7 @@ from store.steps import Steps
 from store.threads import ClusterThreads
 from store.transfer import Transfer
 from store.views import SearchResult
+from store.watch import Watch
 
 
 class RoadmapStore:
@@ -40,6 +42,7 @@ class RoadmapStore:
         self.threads = ClusterThreads(self.db)
         self.digests = Digests(self.db)
         self.transfer = Transfer(self.db)
+        self.watch = Watch(self.db)
 
     def ping(self) -> None:
         self.db.ping()

@@ -21,6 +21,8 @@ from store.models import (
     Side,
     Step,
     StepChange,
+    WatchItem,
+    WatchSource,
 )
 from store.names import key_order
 from store.steps import AUDITED_FIELDS, audit_row, change_field
@@ -226,7 +228,11 @@ class Transfer:
 
 
 def _wipe(s: Session) -> None:
+    # Watched sources refer to clusters and developments; they are not part of a roadmap file (yet), so a
+    # replacing import drops them with the roadmap they belonged to.
     for model in (
+        WatchItem,
+        WatchSource,
         StepChange,
         Reciprocity,
         Development,
