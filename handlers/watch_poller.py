@@ -80,22 +80,21 @@ class WatchPoller:
         if parsed.kind == "page":
             change = feeds.page_change(parsed.url or source.url, parsed.title, source.page_text, parsed.text or "", now)
             entries = [change] if change else []
+        # The source's own title first: the proposals name it.
+        self.store.watch.record_success(source.id, now, kind=parsed.kind, title=parsed.title)
         proposed, post_error = self._propose(source, entries, first=source.last_ok_at is None)
-        # After a failed post, forget the validators (and keep the old page text) so the next poll sees the
-        # released items again instead of a 304.
-        ok = post_error is None
-        self.store.watch.record_success(
-            source.id,
-            now,
-            kind=parsed.kind,
-            title=parsed.title,
-            etag=(fetched.etag or "") if ok else "",
-            last_modified=(fetched.last_modified or "") if ok else "",
-            page_text=parsed.text if ok and parsed.kind == "page" else None,
-        )
-        if post_error:
-            return self._failed(source, now, post_error, proposed)
-        return PollOutcome(source.id, "ok", proposed)
+        if post_error is None:
+            # Validators and the page text only once every proposal is out: after a failed post the next poll must
+            # read the source again (no 304) and see the released items as new.
+            self.store.watch.record_success(
+                source.id,
+                now,
+                etag=fetched.etag or "",
+                last_modified=fetched.last_modified or "",
+                page_text=parsed.text if parsed.kind == "page" else None,
+            )
+            return PollOutcome(source.id, "ok", proposed)
+        return self._failed(source, now, post_error, proposed, forget_validators=True)
 
     def _propose(
         self, source: WatchSourceView, entries: list[feeds.Entry], first: bool
@@ -173,10 +172,17 @@ class WatchPoller:
             return None
         return None  # pragma: no cover - the loop always returns
 
-    def _failed(self, source: WatchSourceView, now: datetime, error: str, proposed: list[int] | None = None):
+    def _failed(
+        self,
+        source: WatchSourceView,
+        now: datetime,
+        error: str,
+        proposed: list[int] | None = None,
+        forget_validators: bool = False,
+    ) -> PollOutcome:
         log.warning("source watch: source #%s (%s): %s", source.id, source.url, error)
         try:
-            self.store.watch.record_failure(source.id, now, error)
+            self.store.watch.record_failure(source.id, now, error, forget_validators=forget_validators)
         except Exception:
             log.exception("source watch: could not record the failure of source #%s", source.id)
         return PollOutcome(source.id, "failed", proposed or [], error)

@@ -178,14 +178,19 @@ class Watch:
         with self.db.session(write=True) as s:
             s.exec(update(WatchSource).where(WatchSource.id == source_id).values(**values))
 
-    def record_failure(self, source_id: int, now: datetime, error: str) -> WatchSourceView:
-        """A poll that failed: the reason and time are kept for `watch list`, and the next poll backs off."""
+    def record_failure(
+        self, source_id: int, now: datetime, error: str, *, forget_validators: bool = False
+    ) -> WatchSourceView:
+        """A poll that failed: the reason and time are kept for `watch list`, and the next poll backs off.
+        `forget_validators`: the next poll must read the source whole (no 304), e.g. after a proposal failed."""
         with self.db.session(write=True) as s:
             row = s.get(WatchSource, source_id)
             if row is None:
                 raise NotFound("source", f"#{source_id}", [])
             row.failures += 1
             row.last_error, row.last_error_at = error[:1000], now
+            if forget_validators:
+                row.etag = row.last_modified = None
             if row.status == "active":
                 row.next_poll_at = now + timedelta(seconds=backoff_seconds(row.interval_seconds, row.failures))
             s.add(row)
