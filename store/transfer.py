@@ -26,6 +26,7 @@ from store.models import (
 )
 from store.names import key_order
 from store.steps import AUDITED_FIELDS, audit_row, change_field
+from store.watch_rows import export_sources, import_sources
 
 
 class Transfer:
@@ -96,6 +97,9 @@ class Transfer:
                     ["channel", "ts"],
                 )
                 s.exec(ins)
+            if doc.get("watch_sources"):
+                cluster_ids = {slug: c.id for slug, c in clusters.items()}
+                counts["watch sources"] = import_sources(s, doc["watch_sources"], cluster_ids)
             for d in doc.get("digest_schedules") or []:
                 s.merge(
                     DigestSchedule(
@@ -195,6 +199,7 @@ class Transfer:
                 {"channel": d.channel, "cron": d.cron, "timezone": d.timezone, "enabled": d.enabled}
                 for d in s.exec(select(DigestSchedule).order_by(DigestSchedule.channel)).scalars()
             ]
+            watched = export_sources(s)
         roadmap = _drop_none(
             {
                 "title": info.get("title"),
@@ -224,12 +229,13 @@ class Transfer:
             doc["threads"] = threads
         if schedules:
             doc["digest_schedules"] = schedules
+        if watched:
+            doc["watch_sources"] = watched
         return doc
 
 
 def _wipe(s: Session) -> None:
-    # Watched sources refer to clusters and developments; they are not part of a roadmap file (yet), so a
-    # replacing import drops them with the roadmap they belonged to.
+    # Watched sources refer to clusters and developments: they go first, and come back from the file.
     for model in (
         WatchItem,
         WatchSource,

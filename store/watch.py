@@ -14,15 +14,16 @@ from __future__ import annotations
 import hashlib
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlmodel import Session
 
 from store.base import Database, dialect_insert
 from store.developments import SlackMessage, add_development
 from store.errors import Invalid, NotFound
-from store.models import Cluster, ClusterThread, WatchItem, WatchSource, utcnow
+from store.models import WatchItem, WatchSource, utcnow
 from store.queries import development_view, find_cluster_id
 from store.views import WatchDecision, WatchItemView, WatchSourceView
+from store.watch_rows import cluster_slug, item_view, source_name, source_view
 
 DEFAULT_INTERVAL_SECONDS = 15 * 60
 MIN_INTERVAL_SECONDS = 5 * 60
@@ -32,8 +33,6 @@ MAX_KEYWORDS = 20
 MAX_KEYWORD_CHARS = 80
 MAX_PAGE_TEXT_CHARS = 100_000
 OPEN_ITEM_STATUSES = ("pending", "proposed")
-# A ClusterThread row whose ts starts so is a claim of a parent not yet posted (store/threads.py).
-_THREAD_CLAIM_LIKE = "pending-%"
 
 
 def item_key(identity: str) -> str:
@@ -97,7 +96,7 @@ class Watch:
                 s.add(row)
                 s.flush()
                 new_id = row.id
-            return _source_view(s, s.get(WatchSource, new_id))
+            return source_view(s, s.get(WatchSource, new_id))
 
     def sources(self, channel: str | None = None) -> list[WatchSourceView]:
         """The sources watched (active and paused) in `channel`, or everywhere, oldest first."""
@@ -105,11 +104,11 @@ class Watch:
             q = select(WatchSource).where(WatchSource.status != "removed").order_by(WatchSource.id)
             if channel:
                 q = q.where(WatchSource.channel == channel)
-            return [_source_view(s, row) for row in s.exec(q).scalars()]
+            return [source_view(s, row) for row in s.exec(q).scalars()]
 
     def source(self, source_id: int) -> WatchSourceView:
         with self.db.session() as s:
-            return _source_view(s, _find_source(s, source_id, None))
+            return source_view(s, _find_source(s, source_id, None))
 
     def set_status(self, source_id: int, status: str, channel: str | None = None) -> tuple[WatchSourceView, bool]:
         """Pause, resume (active) or remove a source: (the source, whether this call changed it). A resumed source
@@ -123,7 +122,7 @@ class Watch:
                     row.next_poll_at = utcnow()
                 s.add(row)
                 s.flush()
-            return _source_view(s, row), changed
+            return source_view(s, row), changed
 
     # -- polling ---------------------------------------------------------------------------------------------
     def claim_due(self, now: datetime | None = None, limit: int = 20) -> list[WatchSourceView]:
@@ -150,7 +149,7 @@ class Watch:
                     .returning(WatchSource.id)
                 ).scalar()
                 if got is not None:
-                    claimed.append(_source_view(s, s.get(WatchSource, got), with_page=True))
+                    claimed.append(source_view(s, s.get(WatchSource, got), with_page=True))
         return claimed
 
     def record_success(
@@ -195,7 +194,7 @@ class Watch:
                 row.next_poll_at = now + timedelta(seconds=backoff_seconds(row.interval_seconds, row.failures))
             s.add(row)
             s.flush()
-            return _source_view(s, row)
+            return source_view(s, row)
 
     # -- items -----------------------------------------------------------------------------------------------
     def claim_item(
@@ -251,7 +250,7 @@ class Watch:
 
     def item(self, item_id: int) -> WatchItemView:
         with self.db.session() as s:
-            return _item_view(s, _find_item(s, item_id))
+            return item_view(s, _find_item(s, item_id))
 
     def decide(
         self,
@@ -281,11 +280,11 @@ class Watch:
             s.refresh(item)
             if won is None:
                 dev = development_view(s, item.development_id) if item.development_id else None
-                return WatchDecision(_item_view(s, item), "already", dev)
+                return WatchDecision(item_view(s, item), "already", dev)
             if decision == "ignore":
-                return WatchDecision(_item_view(s, item), outcome)
+                return WatchDecision(item_view(s, item), outcome)
             source = s.get(WatchSource, item.source_id)
-            slug = cluster or _cluster_slug(s, source.cluster_id)
+            slug = cluster or cluster_slug(s, source.cluster_id)
             if not slug:
                 raise Invalid("choose a cluster for this development first", field="cluster")
             if message is None and item.message_channel and item.message_ts:
@@ -298,33 +297,17 @@ class Watch:
                 cluster=slug,
                 occurred_on=min(item.published_on or today, today),
                 today=today,
-                source=_source_name(source),
+                source=source_name(source),
                 url=item.url,
                 slack=message,
             )
             item.development_id = dev_id
             s.add(item)
             s.flush()
-            return WatchDecision(_item_view(s, item), outcome, development_view(s, dev_id))
+            return WatchDecision(item_view(s, item), outcome, development_view(s, dev_id))
 
 
-# -- helpers (the only queries of Cluster and ClusterThread in this module, for the roadmap filter to come) -------
-
-
-def _cluster_slug(s: Session, cluster_id: int | None) -> str | None:
-    return s.exec(select(Cluster.slug).where(Cluster.id == cluster_id)).scalar() if cluster_id else None
-
-
-def _thread_ts(s: Session, channel: str, cluster_id: int | None) -> str | None:
-    if cluster_id is None:
-        return None
-    return s.exec(
-        select(ClusterThread.ts).where(
-            ClusterThread.channel == channel,
-            ClusterThread.cluster_id == cluster_id,
-            ClusterThread.ts.notlike(_THREAD_CLAIM_LIKE),
-        )
-    ).scalar()
+# -- helpers ------------------------------------------------------------------------------------------------
 
 
 def _checked_keywords(keywords: tuple[str, ...]) -> tuple[str, ...]:
@@ -359,69 +342,8 @@ def _find_item(s: Session, item_id: int) -> WatchItem:
     return item
 
 
-def _source_name(source: WatchSource) -> str:
-    return source.title or source.url.split("://", 1)[-1][:80]
-
-
 def _development_text(item: WatchItem) -> str:
     title = " ".join(item.title.split())
     if item.summary and not item.url:  # a page change: the title alone does not say what changed
         return f"{title}: {item.summary}"[:4000] if title else item.summary[:4000]
     return title or item.summary[:4000] or (item.url or "")
-
-
-def _source_view(s: Session, row: WatchSource, with_page: bool = False) -> WatchSourceView:
-    proposed = s.exec(
-        select(func.count())
-        .select_from(WatchItem)
-        .where(WatchItem.source_id == row.id, WatchItem.status.in_(("proposed", "confirmed", "ignored")))
-    ).one()[0]
-    return WatchSourceView(
-        id=row.id,
-        channel=row.channel,
-        url=row.url,
-        cluster=_cluster_slug(s, row.cluster_id),
-        keywords=tuple(k for k in row.keywords.split("\n") if k),
-        interval_seconds=row.interval_seconds,
-        status=row.status,
-        kind=row.kind,
-        title=row.title,
-        next_poll_at=row.next_poll_at,
-        etag=row.etag,
-        last_modified=row.last_modified,
-        last_polled_at=row.last_polled_at,
-        last_ok_at=row.last_ok_at,
-        last_error=row.last_error,
-        last_error_at=row.last_error_at,
-        failures=row.failures,
-        created_by=row.created_by,
-        proposed=proposed,
-        thread_ts=_thread_ts(s, row.channel, row.cluster_id),
-        page_text=row.page_text if with_page else None,
-    )
-
-
-def _item_view(s: Session, item: WatchItem) -> WatchItemView:
-    source = s.get(WatchSource, item.source_id)
-    dev_cluster = None
-    if item.development_id:
-        dev_cluster = development_view(s, item.development_id).cluster
-    return WatchItemView(
-        id=item.id,
-        source_id=item.source_id,
-        source_name=_source_name(source),
-        source_url=source.url,
-        channel=source.channel,
-        cluster=dev_cluster or _cluster_slug(s, source.cluster_id),
-        url=item.url,
-        title=item.title,
-        summary=item.summary,
-        published_on=item.published_on,
-        matched=tuple(m for m in item.matched.split(", ") if m),
-        status=item.status,
-        message_channel=item.message_channel,
-        message_ts=item.message_ts,
-        decided_by=item.decided_by,
-        decided_at=item.decided_at,
-        development_id=item.development_id,
-    )
