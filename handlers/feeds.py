@@ -9,6 +9,7 @@ is not well-formed is reported, not guessed at.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import io
 import re
@@ -27,7 +28,9 @@ from handlers.fetch import Fetched, FetchError
 MAX_ENTRIES = 100  # per poll; feeds list their newest first
 MAX_SUMMARY_CHARS = 600
 MAX_CHANGE_CHARS = 1500
+MAX_PAGE_TEXT_CHARS = 100_000  # what is kept of a page to compare the next poll with (store/watch.py keeps as much)
 _TRACKING = re.compile(r"^(utm_[a-z]+|fbclid|gclid|mc_cid|mc_eid|yclid)$", re.I)
+_CHARSET = re.compile(rb"charset\s*=\s*[\"']?([A-Za-z0-9_.:-]{1,40})", re.I)
 _FEED_ROOT = re.compile(rb"<(rss|feed|rdf:rdf)[\s>]", re.I)
 _SKIP_TAGS = {"script", "style", "noscript", "template", "svg", "head", "iframe"}
 _BLOCK_TAGS = {
@@ -58,7 +61,7 @@ def parse(fetched: Fetched) -> Parsed:
     kind = sniff(fetched.body, fetched.content_type)
     if kind == "feed":
         return parse_feed(fetched.body, fetched.url, fetched.content_type)
-    return parse_page(fetched.body, fetched.url)
+    return parse_page(fetched.body, fetched.url, fetched.content_type)
 
 
 def sniff(body: bytes, content_type: str) -> str:
@@ -116,13 +119,16 @@ def parse_feed(body: bytes, url: str, content_type: str = "") -> Parsed:
     return Parsed("feed", _one_line(doc.feed.get("title") or ""), entries)
 
 
-def parse_page(body: bytes, url: str) -> Parsed:
-    text = body.decode("utf-8", errors="replace")
+def parse_page(body: bytes, url: str, content_type: str = "") -> Parsed:
+    text = body.decode(_charset(body, content_type), errors="replace")
     page = _PageText()
     page.feed(text)
     page.close()
     canonical = canonical_url(urljoin(url, page.canonical)) if page.canonical else canonical_url(url)
-    return Parsed("page", _one_line(page.title), [], text=page.text(), url=canonical)
+    text = page.text()
+    if len(text) > MAX_PAGE_TEXT_CHARS:  # cut at a line, the same way every poll, so an unchanged page compares equal
+        text = text[:MAX_PAGE_TEXT_CHARS].rsplit("\n", 1)[0]
+    return Parsed("page", _one_line(page.title), [], text=text, url=canonical)
 
 
 def page_change(url: str, title: str, previous: str | None, text: str, when: datetime) -> Entry | None:
@@ -207,6 +213,18 @@ class _PageText(HTMLParser):
     def text(self) -> str:
         lines = (" ".join(line.split()) for line in self._lines)
         return "\n".join(line for line in lines if line)
+
+
+def _charset(body: bytes, content_type: str) -> str:
+    """The page's encoding: the Content-Type's charset, else a <meta> charset, else UTF-8 (many ministry sites
+    still serve windows-1251)."""
+    m = _CHARSET.search(content_type.encode("ascii", "ignore")) or _CHARSET.search(body[:4096])
+    name = m.group(1).decode("ascii", "ignore") if m else "utf-8"
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return "utf-8"
+    return name
 
 
 def _one_line(text: str) -> str:

@@ -6,8 +6,8 @@
 - No probing of the internal network: before every request, the first and every redirect hop, the host is
   resolved and refused when any of its addresses is loopback, private, link-local, reserved, multicast or
   unspecified (`allow_private` lifts this, for intranet sources and tests: ROADMAP_WATCH_ALLOW_PRIVATE=1).
-  The check and the connection resolve separately, so a DNS answer that changes in between (rebinding) is not
-  caught here.
+  The connection itself is pinned to addresses that passed the same check (handlers/pinned.py), so a DNS answer
+  that changes between the check and the connection (rebinding) is refused too.
 Every failure is a FetchError whose message is fit to show in `watch list`.
 """
 
@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 import requests
+
+from handlers.pinned import RefusedAddress, pinned_adapter, refusal_in
 
 USER_AGENT = "RoadmapBot/0.1 (source watch of a Slack roadmap bot; polls every 15 min; honours ETag/304)"
 CONNECT_TIMEOUT = 5.0
@@ -133,6 +135,12 @@ class Fetcher:
         self.resolve = resolve
         self.session = session or requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
+        # No proxies or .netrc credentials from the environment: a proxy would resolve hosts itself (around the
+        # pinned connections below), and .netrc could hand credentials to a host an editor typed.
+        self.session.trust_env = False
+        adapter = pinned_adapter(self._connectable)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
         self.max_bytes = max_bytes
         self.spacing = spacing_seconds
         self.clock, self.sleep = clock, sleep
@@ -154,6 +162,22 @@ class Fetcher:
                     f"refused: {host} resolves to {address}, {why} "
                     "(set ROADMAP_WATCH_ALLOW_PRIVATE=1 to allow internal sources)"
                 )
+
+    def _connectable(self, host: str) -> list[str]:
+        """The addresses a connection to `host` may use (the pinned adapter connects to one of these only)."""
+        try:
+            addresses = [host] if _is_ip(host) else self.resolve(host)
+        except FetchError as exc:
+            raise RefusedAddress(str(exc)) from exc
+        if not self.allow_private:
+            for address in addresses:
+                why = refused_address(address)
+                if why:
+                    raise RefusedAddress(
+                        f"refused: {host} resolves to {address}, {why} "
+                        "(set ROADMAP_WATCH_ALLOW_PRIVATE=1 to allow internal sources)"
+                    )
+        return addresses
 
     def fetch(self, url: str, *, etag: str | None = None, last_modified: str | None = None) -> Fetched:
         headers = {"Accept": "application/rss+xml, application/atom+xml, application/xml, text/xml, text/html;q=0.9"}
@@ -190,8 +214,9 @@ class Fetcher:
             raise FetchError(f"TLS certificate error: {_short(exc)}") from exc
         except requests.exceptions.Timeout as exc:
             raise FetchError(f"timed out (connect {CONNECT_TIMEOUT:g} s, read {READ_TIMEOUT:g} s)") from exc
-        except requests.exceptions.TooManyRedirects as exc:  # pragma: no cover - redirects are followed by hand
-            raise FetchError("too many redirects") from exc
+        except requests.exceptions.ConnectionError as exc:
+            refused = refusal_in(exc)
+            raise FetchError(refused or f"could not connect: {_short(exc)}") from exc
         except requests.exceptions.RequestException as exc:
             raise FetchError(f"could not connect: {_short(exc)}") from exc
 
@@ -240,6 +265,14 @@ class Fetcher:
             self._last[host] = now + max(wait, 0)
         if wait > 0:
             self.sleep(wait)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
 
 
 def _short(exc: Exception) -> str:

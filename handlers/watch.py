@@ -175,7 +175,9 @@ def on_decision(ack, body: dict, context) -> None:
         if exc.field == "cluster":
             return _tell(services, response_url, "Choose a cluster in the menu first, then press Confirm.")
         return _tell(services, response_url, sentence(str(exc)) + ". Nothing was recorded.")
-    except NotFound:
+    except NotFound as exc:
+        if exc.kind == "cluster":
+            return _tell(services, response_url, f"There is no cluster “{exc.term}” any more; choose another.")
         return _tell(services, response_url, "This proposal is no longer in the roadmap store; nothing was recorded.")
 
     def update() -> None:

@@ -36,3 +36,33 @@ def test_events_and_scopes_cover_what_the_bot_does():
         "usergroups:read",  # ROADMAP_EDITORS with S… ids
     }
     assert needed <= set(MANIFEST["oauth_config"]["scopes"]["bot"])
+
+
+def test_the_usage_hint_names_every_command():
+    from handlers.registry import COMMANDS
+
+    hint = MANIFEST["features"]["slash_commands"][0]["usage_hint"]
+    assert [name for name in COMMANDS if name not in hint] == []
+
+
+def test_interactivity_covers_the_source_watch_buttons():
+    # Buttons need no manifest entry beyond interactivity, but the bot must listen to every action id it renders.
+    from handlers import watch
+    from templates import render
+
+    message = render("watch_proposal.json.j2", dict(item=_ITEM, clusters=[], cluster=None))
+    rendered = {e["action_id"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]}
+    assert rendered == {watch.CONFIRM, watch.IGNORE, watch.CLUSTER}
+    assert MANIFEST["settings"]["interactivity"]["is_enabled"] is True
+
+
+_ITEM = dict(
+    id=1,
+    url="https://news.example.org/1",
+    title="Visa talks",
+    summary="",
+    source_name="MFA news",
+    source_url="https://news.example.org/rss",
+    published_on=None,
+    matched=(),
+)

@@ -23,12 +23,19 @@ def test_defaults_need_nothing():
         ({"ROADMAP_EDITORS": "alice"}, "ROADMAP_EDITORS"),
         ({"ROADMAP_STALE_DAYS": "soon"}, "ROADMAP_STALE_DAYS"),
         ({"SLACK_API_URL": "slack.com/api"}, "SLACK_API_URL"),
+        ({"ROADMAP_WATCH_ALLOW_PRIVATE": "maybe"}, "ROADMAP_WATCH_ALLOW_PRIVATE"),
     ],
 )
 def test_bad_settings_fail_with_one_line_naming_the_variable(env, variable):
     with pytest.raises(SettingsError) as e:
         Settings.from_env(env)
     assert variable in str(e.value) and "\n" not in str(e.value)
+
+
+def test_source_watch_refuses_internal_addresses_unless_the_operator_allows_them():
+    assert Settings.from_env({}).watch_allow_private is False
+    assert Settings.from_env({"ROADMAP_WATCH_ALLOW_PRIVATE": "1"}).watch_allow_private is True
+    assert Settings.from_env({"ROADMAP_WATCH_ALLOW_PRIVATE": "0"}).watch_allow_private is False
 
 
 def test_serving_requires_the_slack_secrets():

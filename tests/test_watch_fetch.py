@@ -276,3 +276,75 @@ def test_what_counts_as_internal():
 def test_urls_that_cannot_be_watched(url, message):
     with pytest.raises(FetchError, match=message):
         fetcher().fetch(url)
+
+
+def test_a_page_in_windows_1251_is_read_in_its_own_encoding():
+    page = '<html><head><meta charset="windows-1251"><title>МИД</title></head><body><p>Визы</p></body></html>'
+    parsed = feeds.parse(Fetched("https://mfa.example.by/", 200, page.encode("cp1251"), "text/html"))
+    assert (parsed.title, parsed.text) == ("МИД", "Визы")
+    parsed = feeds.parse(
+        Fetched("https://mfa.example.by/", 200, "<p>Визы</p>".encode("cp1251"), "text/html; charset=cp1251")
+    )
+    assert parsed.text == "Визы"
+
+
+def test_a_huge_page_is_compared_on_a_stable_prefix():
+    body = ("<p>" + "x" * 80 + "</p>") * 3000
+    first = feeds.parse(Fetched("https://news.example.org/p", 200, body.encode(), "text/html")).text
+    assert len(first) <= feeds.MAX_PAGE_TEXT_CHARS
+    again = feeds.parse(Fetched("https://news.example.org/p", 200, body.encode(), "text/html")).text
+    assert feeds.page_change("u", "t", first, again, datetime.now(UTC)) is None
+
+
+# -- real connections (a loopback server; no `responses`) ---------------------------------------------------------
+
+
+@pytest.fixture
+def feed_server():
+    """A loopback HTTP server serving RSS with an ETag (304 when it matches); records every request path."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            seen.append(self.path)
+            if self.headers.get("If-None-Match") == '"v1"':
+                self.send_response(304)
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/rss+xml")
+            self.send_header("ETag", '"v1"')
+            self.send_header("Content-Length", str(len(RSS)))
+            self.end_headers()
+            self.wfile.write(RSS)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1], seen
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_intranet_feed_is_fetched_over_a_real_connection_when_allowed(feed_server):
+    port, seen = feed_server
+    f = Fetcher(allow_private=True, resolve=lambda host: ["127.0.0.1"], sleep=lambda s: None)
+    got = f.fetch(f"http://intranet.example.org:{port}/feed")
+    assert len(feeds.parse(got).entries) == 2 and got.etag == '"v1"'
+    assert f.fetch(f"http://127.0.0.1:{port}/feed", etag=got.etag).not_modified
+    assert seen == ["/feed", "/feed"]
+
+
+def test_a_dns_answer_that_turns_private_after_the_check_is_refused_at_the_connection(feed_server):
+    port, seen = feed_server
+    answers = iter([["93.184.216.34"], ["127.0.0.1"]])  # public for the check, loopback for the connection
+    f = Fetcher(resolve=lambda host: next(answers), sleep=lambda s: None)
+    with pytest.raises(FetchError, match=r"refused: rebind.example.org resolves to 127\.0\.0\.1, a loopback"):
+        f.fetch(f"http://rebind.example.org:{port}/feed")
+    assert seen == []  # nothing reached the internal service
