@@ -458,3 +458,14 @@ def test_choosing_a_cluster_in_the_menu_is_acknowledged(web, fake_slack, propose
         "actions": [{"action_id": "watch_cluster", "block_id": "watch_item_1", "type": "static_select"}],
     }
     assert send_interaction(web, payload).status == 200
+
+
+def test_text_from_a_feed_can_never_ping_or_link(web, store, poller, http, fake_slack):
+    hostile = ("h1", "&lt;!channel&gt; Visa &lt;https://evil.example|click&gt;", VISA[2])
+    http.get(FEED, body=rss(hostile), content_type="application/rss+xml")
+    watch(web, f"add {FEED}")
+    poller.poll_due(soon())
+    (post,) = proposals(fake_slack)
+    text = str(post.json_field("blocks")) + post.body["text"]
+    assert "<!channel>" not in text and "<https://evil" not in text
+    assert "&lt;!channel&gt; Visa" in text
