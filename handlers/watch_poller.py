@@ -82,7 +82,7 @@ class WatchPoller:
             entries = [change] if change else []
         # The source's own title first: the proposals name it.
         self.store.watch.record_success(source.id, now, kind=parsed.kind, title=parsed.title)
-        proposed, post_error = self._propose(source, entries, first=source.last_ok_at is None)
+        proposed, post_error = self._propose(source, entries, now, first=source.last_ok_at is None)
         if post_error is None:
             # Validators and the page text only once every proposal is out: after a failed post the next poll must
             # read the source again (no 304) and see the released items as new.
@@ -97,10 +97,10 @@ class WatchPoller:
         return self._failed(source, now, post_error, proposed, forget_validators=True)
 
     def _propose(
-        self, source: WatchSourceView, entries: list[feeds.Entry], first: bool
+        self, source: WatchSourceView, entries: list[feeds.Entry], now: datetime, first: bool
     ) -> tuple[list[int], str | None]:
         """Claim and post the new matching entries (newest first in choice, oldest first in the channel)."""
-        known = self.store.watch.known(source.id, [e.identity for e in entries])
+        known = self.store.watch.known(source.id, [e.identity for e in entries], now)
         fresh = sorted(
             (e for e in entries if e.identity not in known),
             key=lambda e: e.published or datetime.min.replace(tzinfo=UTC),
@@ -111,12 +111,12 @@ class WatchPoller:
         for entry in fresh:
             matched = feeds.matched_keywords(source.keywords, entry.title, entry.summary)
             if matched is None or (first and len(chosen) >= budget):
-                self._claim(source, entry, (), status="skipped")  # seen: never proposed later either
+                self._claim(source, entry, (), "skipped", now)  # seen: never proposed later either
             elif len(chosen) < budget:
                 chosen.append((entry, matched))
         posted: list[int] = []
         for entry, matched in reversed(chosen):
-            item_id = self._claim(source, entry, matched, status="pending")
+            item_id = self._claim(source, entry, matched, "pending", now)
             if item_id is None:
                 continue  # another clock claimed it first
             problem = self._post(source, item_id)
@@ -125,7 +125,9 @@ class WatchPoller:
             posted.append(item_id)
         return posted, None
 
-    def _claim(self, source: WatchSourceView, entry: feeds.Entry, matched: tuple[str, ...], status: str) -> int | None:
+    def _claim(
+        self, source: WatchSourceView, entry: feeds.Entry, matched: tuple[str, ...], status: str, now: datetime
+    ) -> int | None:
         published = entry.published.astimezone(self.settings.tz).date() if entry.published else None
         return self.store.watch.claim_item(
             source.id,
@@ -136,6 +138,7 @@ class WatchPoller:
             published_on=published,
             matched=matched,
             status=status,
+            now=now,
         )
 
     def _post(self, source: WatchSourceView, item_id: int) -> str | None:

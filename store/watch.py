@@ -33,6 +33,8 @@ MAX_KEYWORDS = 20
 MAX_KEYWORD_CHARS = 80
 MAX_PAGE_TEXT_CHARS = 100_000
 OPEN_ITEM_STATUSES = ("pending", "proposed")
+# A pending item this old was claimed by a poll that died before posting it (or before noting the post).
+STALE_PENDING = timedelta(minutes=10)
 
 
 def item_key(identity: str) -> str:
@@ -208,9 +210,12 @@ class Watch:
         published_on: date | None = None,
         matched: tuple[str, ...] = (),
         status: str = "pending",
+        now: datetime | None = None,
     ) -> int | None:
         """Store an item of a source once: its id if this call stored it (so it may propose it), None if the
-        source carried it before (whichever clock, whenever). `status='skipped'` records it as seen only."""
+        source carried it before (whichever clock, whenever). `status='skipped'` records it as seen only.
+        A pending claim older than STALE_PENDING belongs to a poll that died before posting: it is taken over."""
+        now = now or utcnow()
         values = dict(
             source_id=source_id,
             item_key=item_key(identity),
@@ -220,18 +225,34 @@ class Watch:
             published_on=published_on,
             matched=", ".join(matched)[:500],
             status=status,
-            created_at=utcnow(),
+            created_at=now,
         )
         with self.db.session(write=True) as s:
             ins = dialect_insert(s, WatchItem, values).on_conflict_do_nothing(index_elements=["source_id", "item_key"])
-            return s.exec(ins.returning(WatchItem.id)).scalar()
+            new_id = s.exec(ins.returning(WatchItem.id)).scalar()
+            if new_id is not None or status != "pending":
+                return new_id
+            # Compare-and-set on the claim's time: of two polls taking over one stale claim, one wins.
+            return s.exec(
+                update(WatchItem)
+                .where(
+                    WatchItem.source_id == source_id,
+                    WatchItem.item_key == values["item_key"],
+                    WatchItem.status == "pending",
+                    WatchItem.created_at < now - STALE_PENDING,
+                )
+                .values(created_at=now)
+                .returning(WatchItem.id)
+            ).scalar()
 
-    def known(self, source_id: int, identities: list[str]) -> set[str]:
-        """Which of these identities the source carried before (so a poll only builds proposals for new ones)."""
+    def known(self, source_id: int, identities: list[str], now: datetime | None = None) -> set[str]:
+        """Which of these identities the source carried before (so a poll only builds proposals for new ones);
+        a stale pending claim does not count, so that the poll takes it over."""
         keys = {item_key(i): i for i in identities}
+        stale = (WatchItem.status == "pending") & (WatchItem.created_at < (now or utcnow()) - STALE_PENDING)
         with self.db.session() as s:
             found = s.exec(
-                select(WatchItem.item_key).where(WatchItem.source_id == source_id, WatchItem.item_key.in_(keys))
+                select(WatchItem.item_key).where(WatchItem.source_id == source_id, WatchItem.item_key.in_(keys), ~stale)
             ).scalars()
             return {keys[k] for k in found}
 

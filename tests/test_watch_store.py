@@ -149,3 +149,17 @@ def test_a_file_with_a_bad_watch_source_is_refused(seed_doc):
     errors = validate(doc)
     assert "watch_sources[0]: needs `channel` and `url`" in errors
     assert any(e.startswith("watch_sources[1]: cluster 'no'") for e in errors)
+
+
+def test_a_claim_left_by_a_poll_that_died_is_taken_over_once_after_ten_minutes(store):
+    store.watch.add("C100", URL, now=NOW)
+    first = store.watch.claim_item(1, "guid:1", url=None, title="t", now=NOW)
+    assert store.watch.known(1, ["guid:1"], NOW + timedelta(minutes=9)) == {"guid:1"}
+    assert store.watch.claim_item(1, "guid:1", url=None, title="t", now=NOW + timedelta(minutes=9)) is None
+    later = NOW + timedelta(minutes=11)
+    assert store.watch.known(1, ["guid:1"], later) == set()
+    assert store.watch.claim_item(1, "guid:1", url=None, title="t", now=later) == first
+    assert store.watch.claim_item(1, "guid:1", url=None, title="t", now=later) is None  # one taker
+    store.watch.item_posted(first, "C100", "1700000000.000009")
+    assert store.watch.claim_item(1, "guid:1", url=None, title="t", now=later + timedelta(days=1)) is None
+    assert store.watch.known(1, ["guid:1"], later + timedelta(days=1)) == {"guid:1"}
