@@ -81,8 +81,9 @@ class Clock:
             self._jobs[channel] = (t.cron, t.timezone)
             log.info("digest for %s: %s (%s)", channel, describe(t.cron, t.timezone), t.timezone)
 
-    def run(self) -> None:
-        """Start and block; SIGTERM/SIGINT stop it after running jobs finish (a send is never cut in half)."""
+    def add_jobs(self) -> None:
+        """The clock's own jobs: reload (digests) every minute, and the source watch every minute when it has a
+        poller. Both run at once on start, to catch up on what was due while the process was down."""
         self.scheduler.add_job(
             self.reload,
             IntervalTrigger(seconds=RELOAD_SECONDS),
@@ -100,6 +101,10 @@ class Clock:
                 next_run_time=datetime.now(UTC),
             )
 
+    def run(self) -> None:
+        """Start and block; SIGTERM/SIGINT stop it after running jobs finish (a send is never cut in half)."""
+        self.add_jobs()
+
         def stop(signum, _frame) -> None:
             log.info("signal %s: finishing running jobs, then stopping", signum)
             if self.scheduler.state != STATE_STOPPED:
@@ -107,7 +112,11 @@ class Clock:
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        log.info("digest clock started (reloading schedules every %s s)", RELOAD_SECONDS)
+        log.info(
+            "clock started (digest schedules reloaded every %s s%s)",
+            RELOAD_SECONDS,
+            f", watched sources polled every {WATCH_SECONDS} s" if self.poller else "",
+        )
         self.scheduler.start()
         log.info("digest clock stopped")
 

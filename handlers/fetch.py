@@ -19,6 +19,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -33,6 +35,7 @@ MAX_BYTES = 5 * 1024 * 1024
 MAX_REDIRECTS = 5
 HOST_SPACING_SECONDS = 2.0
 MAX_URL_CHARS = 2000
+MAX_RETRY_AFTER_SECONDS = 24 * 3600
 _REDIRECTS = (301, 302, 303, 307, 308)
 _CHUNK = 64 * 1024
 
@@ -40,7 +43,12 @@ Resolver = Callable[[str], list[str]]
 
 
 class FetchError(Exception):
-    """A fetch that did not give a usable body; the message says why, for `watch list`."""
+    """A fetch that did not give a usable body; the message says why, for `watch list`. `retry_after` is how
+    many seconds the source asked us to wait (429 or 503 with Retry-After), if it did."""
+
+    def __init__(self, message: str, retry_after: int | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -227,7 +235,9 @@ class Fetcher:
                 url, 304, etag=response.headers.get("ETag"), last_modified=response.headers.get("Last-Modified")
             )
         if status >= 400:
-            raise FetchError(f"HTTP {status} {response.reason or ''}".strip())
+            wait = retry_after(response.headers.get("Retry-After")) if status in (429, 503) else None
+            said = f"; it asks to wait {wait} s" if wait else ""
+            raise FetchError(f"HTTP {status} {response.reason or ''}".strip() + said, retry_after=wait)
         if status != 200:
             raise FetchError(f"unexpected HTTP {status}")
         limit_mb = f"{self.max_bytes / 1024 / 1024:g} MB"
@@ -265,6 +275,24 @@ class Fetcher:
             self._last[host] = now + max(wait, 0)
         if wait > 0:
             self.sleep(wait)
+
+
+def retry_after(value: str | None) -> int | None:
+    """Seconds from a Retry-After header (a number or an HTTP date), at most a day; None when absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        seconds = int(value)
+    else:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = int((when - datetime.now(UTC)).total_seconds())
+    return min(seconds, MAX_RETRY_AFTER_SECONDS) if seconds > 0 else None
 
 
 def _is_ip(host: str) -> bool:

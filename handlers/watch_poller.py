@@ -75,7 +75,7 @@ class WatchPoller:
                 return PollOutcome(source.id, "not_modified")
             parsed = feeds.parse(fetched)
         except FetchError as exc:
-            return self._failed(source, now, str(exc))
+            return self._failed(source, now, str(exc), retry_after=exc.retry_after)
         entries = parsed.entries
         if parsed.kind == "page":
             change = feeds.page_change(parsed.url or source.url, parsed.title, source.page_text, parsed.text or "", now)
@@ -182,10 +182,13 @@ class WatchPoller:
         error: str,
         proposed: list[int] | None = None,
         forget_validators: bool = False,
+        retry_after: int | None = None,
     ) -> PollOutcome:
         log.warning("source watch: source #%s (%s): %s", source.id, source.url, error)
         try:
-            self.store.watch.record_failure(source.id, now, error, forget_validators=forget_validators)
+            self.store.watch.record_failure(
+                source.id, now, error, forget_validators=forget_validators, not_before_seconds=retry_after
+            )
         except Exception:
             log.exception("source watch: could not record the failure of source #%s", source.id)
         return PollOutcome(source.id, "failed", proposed or [], error)

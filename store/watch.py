@@ -180,10 +180,17 @@ class Watch:
             s.exec(update(WatchSource).where(WatchSource.id == source_id).values(**values))
 
     def record_failure(
-        self, source_id: int, now: datetime, error: str, *, forget_validators: bool = False
+        self,
+        source_id: int,
+        now: datetime,
+        error: str,
+        *,
+        forget_validators: bool = False,
+        not_before_seconds: int | None = None,
     ) -> WatchSourceView:
-        """A poll that failed: the reason and time are kept for `watch list`, and the next poll backs off.
-        `forget_validators`: the next poll must read the source whole (no 304), e.g. after a proposal failed."""
+        """A poll that failed: the reason and time are kept for `watch list`, and the next poll backs off (and
+        waits at least `not_before_seconds`, a source's Retry-After). `forget_validators`: the next poll must
+        read the source whole (no 304), e.g. after a proposal failed."""
         with self.db.session(write=True) as s:
             row = s.get(WatchSource, source_id)
             if row is None:
@@ -193,7 +200,8 @@ class Watch:
             if forget_validators:
                 row.etag = row.last_modified = None
             if row.status == "active":
-                row.next_poll_at = now + timedelta(seconds=backoff_seconds(row.interval_seconds, row.failures))
+                wait = max(backoff_seconds(row.interval_seconds, row.failures), not_before_seconds or 0)
+                row.next_poll_at = now + timedelta(seconds=wait)
             s.add(row)
             s.flush()
             return source_view(s, row)

@@ -469,3 +469,29 @@ def test_text_from_a_feed_can_never_ping_or_link(web, store, poller, http, fake_
     text = str(post.json_field("blocks")) + post.body["text"]
     assert "<!channel>" not in text and "<https://evil" not in text
     assert "&lt;!channel&gt; Visa" in text
+
+
+def test_a_source_that_asks_to_wait_is_not_polled_before_it_said(web, store, poller, http):
+    http.get(FEED, status=503, headers={"Retry-After": "7200"})
+    watch(web, f"add {FEED}")
+    now = soon()
+    poller.poll_due(now)
+    assert store.watch.source(1).next_poll_at == now + timedelta(seconds=7200)
+    assert "asks to wait 7200 s" in message_text(watch(web, "list"))
+
+
+def test_the_clock_process_polls_sources_every_minute(settings, store, fake_slack):
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from handlers.digest_sender import DigestSender
+
+    client = WebClient(token="xoxb-test", base_url=fake_slack.api_url)
+    scheduler = BackgroundScheduler(timezone=UTC)  # never started: the jobs are inspected, not run
+    poller = poller_for(settings, store, fake_slack)
+    Clock(DigestSender(settings, store, client, client), scheduler=scheduler, poller=poller).add_jobs()
+    job = scheduler.get_job("watch")
+    assert job.trigger.interval == timedelta(seconds=60) and job.func.__name__ == "poll_sources"
+    assert scheduler.get_job("reload") is not None
+    bare = BackgroundScheduler(timezone=UTC)
+    Clock(DigestSender(settings, store, client, client), scheduler=bare).add_jobs()
+    assert bare.get_job("watch") is None  # no poller, no source watch

@@ -348,3 +348,14 @@ def test_a_dns_answer_that_turns_private_after_the_check_is_refused_at_the_conne
     with pytest.raises(FetchError, match=r"refused: rebind.example.org resolves to 127\.0\.0\.1, a loopback"):
         f.fetch(f"http://rebind.example.org:{port}/feed")
     assert seen == []  # nothing reached the internal service
+
+
+def test_a_source_that_asks_to_wait_says_how_long(http):
+    http.get(FEED_URL, status=429, headers={"Retry-After": "7200"})
+    with pytest.raises(FetchError, match="HTTP 429 Too Many Requests; it asks to wait 7200 s") as e:
+        fetcher().fetch(FEED_URL)
+    assert e.value.retry_after == 7200
+    from handlers.fetch import retry_after
+
+    assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT") is None  # in the past
+    assert retry_after("999999") == 24 * 3600 and retry_after("soon") is None and retry_after(None) is None
