@@ -13,7 +13,7 @@ from slack_bolt import App, BoltResponse
 
 from bot.settings import Settings
 from bot.slack import make_clients
-from handlers import record_shortcut, slash, threads, unfurls
+from handlers import record_shortcut, slash, threads, unfurls, watch
 from handlers.context import Services, SlackClients
 from handlers.editors import Editors
 from store.api import RoadmapStore
@@ -69,6 +69,10 @@ def create_app(
     app.event("link_shared")(unfurls.on_link_shared)
     app.shortcut(record_shortcut.CALLBACK_ID)(record_shortcut.on_record_shortcut)
     app.view(record_shortcut.CALLBACK_ID)(record_shortcut.on_record_submission)
+    # Source watch proposals: Confirm / Ignore, and the cluster menu (acknowledged; read when Confirm is pressed).
+    app.action(watch.CONFIRM)(watch.on_decision)
+    app.action(watch.IGNORE)(watch.on_decision)
+    app.action(watch.CLUSTER)(watch.on_cluster_chosen)
     app.error(on_listener_error)
     return app
 

@@ -106,6 +106,7 @@ def _caller(settings: Settings, args):
         today=today,
         roadmap=args.roadmap,
         web_base=settings.roadmap_base_url,
+        watch_allow_private=settings.watch_allow_private,
     )
 
 
@@ -227,7 +228,7 @@ def _add_digest_commands(sub) -> None:
     dg.add_argument("--channel", help="channel id (default: ROADMAP_DIGEST_CHANNEL)")
     dg.add_argument("--json", action="store_true", help="print the Block Kit JSON of each message")
     dg.set_defaults(func=cmd_digest)
-    clk = sub.add_parser("clock", help="run the digest scheduler in the foreground (the Procfile's clock:)")
+    clk = sub.add_parser("clock", help="run the digest scheduler and the source watch (the Procfile's clock:)")
     clk.set_defaults(func=cmd_clock)
 
 
@@ -275,9 +276,13 @@ def cmd_clock(args, settings: Settings) -> int:
         raise SettingsError(f"ROADMAP_DIGEST_SCHEDULE={settings.digest_schedule!r}: {exc}") from exc
     from bot.app import build_services
     from handlers.digest_sender import DigestSender
+    from handlers.fetch import Fetcher
     from handlers.outbox import OutboxWorker
+    from handlers.watch_poller import WatchPoller
 
     services = build_services(settings, _store(settings))
-    sender = DigestSender(settings, services.store, services.clients.poster, services.clients.reader)
-    Clock(sender, timezone=settings.timezone, outbox=OutboxWorker(services)).run()
+    store, clients = services.store, services.clients
+    sender = DigestSender(settings, store, clients.poster, clients.reader)
+    poller = WatchPoller(settings, store, clients.poster, Fetcher(allow_private=settings.watch_allow_private))
+    Clock(sender, timezone=settings.timezone, outbox=OutboxWorker(services), poller=poller).run()
     return 0

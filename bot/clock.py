@@ -1,4 +1,5 @@
-"""The `roadmap clock` process: APScheduler runs the digest schedules (store.schedule has the pure schedule logic).
+"""The `roadmap clock` process: APScheduler runs the digest schedules (store.schedule has the pure schedule logic)
+and, every minute, polls the watched sources that are due (handlers/watch_poller.py).
 
 The clock process never trusts its own memory to send once: each tick computes, per channel, the slot (the most
 recent scheduled time ≤ now, within the grace period) and hands it to the digest sender, which claims it in the
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 
 RELOAD_SECONDS = 60
 OUTBOX_SECONDS = 5
+WATCH_SECONDS = 60  # a new source is polled within a minute; each source then on its own interval
 
 
 class Clock:
@@ -33,9 +35,10 @@ class Clock:
     due and unsent — which covers catch-up after downtime and retries of failed sends.
     """
 
-    def __init__(self, sender, scheduler: BaseScheduler | None = None, timezone: str = "UTC", outbox=None):
+    def __init__(self, sender, scheduler: BaseScheduler | None = None, timezone: str = "UTC", outbox=None, poller=None):
         self.sender = sender
         self.outbox = outbox  # an OutboxWorker: the clock also works off what is owed to Slack
+        self.poller = poller  # handlers.watch_poller.WatchPoller, or None: no source watch in this process
         self.scheduler = scheduler or BlockingScheduler(
             timezone=ZoneInfo(timezone),
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
@@ -47,6 +50,12 @@ class Clock:
         targets = self.sender.targets()
         self._sync(targets)
         return self.sender.run_due(targets, now)
+
+    def poll_sources(self, now: datetime | None = None) -> list:
+        """One source-watch tick: every due source polled (the store's claims make it once across clocks)."""
+        if self.poller is None:
+            return []
+        return self.poller.poll_due(now)
 
     def fire(self, channel: str) -> None:
         for target in self.sender.targets():
@@ -74,8 +83,10 @@ class Clock:
             self._jobs[channel] = (t.cron, t.timezone)
             log.info("digest for %s: %s (%s)", channel, describe(t.cron, t.timezone), t.timezone)
 
-    def run(self) -> None:
-        """Start and block; SIGTERM/SIGINT stop it after running jobs finish (a send is never cut in half)."""
+    def add_jobs(self) -> None:
+        """The clock's own jobs: reload (digests) every minute, the outbox every few seconds when it has one, and the
+        source watch every minute when it has a poller. Reload and watch run at once on start, to catch up on what
+        was due while the process was down."""
         self.scheduler.add_job(
             self.reload,
             IntervalTrigger(seconds=RELOAD_SECONDS),
@@ -87,6 +98,18 @@ class Clock:
             self.scheduler.add_job(
                 self.outbox.run_once, IntervalTrigger(seconds=OUTBOX_SECONDS), id="outbox", name="work owed to Slack"
             )
+        if self.poller is not None:
+            self.scheduler.add_job(
+                self.poll_sources,
+                IntervalTrigger(seconds=WATCH_SECONDS),
+                id="watch",
+                name="poll due watched sources",
+                next_run_time=datetime.now(UTC),
+            )
+
+    def run(self) -> None:
+        """Start and block; SIGTERM/SIGINT stop it after running jobs finish (a send is never cut in half)."""
+        self.add_jobs()
 
         def stop(signum, _frame) -> None:
             log.info("signal %s: finishing running jobs, then stopping", signum)
@@ -95,7 +118,11 @@ class Clock:
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        log.info("digest clock started (reloading schedules every %s s)", RELOAD_SECONDS)
+        log.info(
+            "clock started (digest schedules reloaded every %s s%s)",
+            RELOAD_SECONDS,
+            f", watched sources polled every {WATCH_SECONDS} s" if self.poller else "",
+        )
         self.scheduler.start()
         log.info("digest clock stopped")
 

@@ -31,6 +31,7 @@ KNOWN: dict[str, str] = {
     "ROADMAP_STALE_DAYS": "days without a development after which a step is stale (30)",
     "ROADMAP_DIGEST_GRACE_HOURS": "hours after a scheduled time within which a missed digest is still sent (6)",
     "ROADMAP_SEED": "roadmap file loaded into an empty store (built-in U.S.–Belarus roadmap); 'none' to skip",
+    "ROADMAP_WATCH_ALLOW_PRIVATE": "1 lets source watch fetch loopback, private and link-local addresses (intranet)",
     "ROADMAP_LOG_LEVEL": "logging level (INFO)",
     "ROADMAP_BASE_URL": "public URL of the web process (https://…): answers link to its pages, links to them unfurl",
     "PORT": "HTTP port for the web process (3000)",
@@ -55,6 +56,7 @@ class Settings:
     stale_days: int = 30
     digest_grace_hours: int = 6
     seed: str | None = "builtin"
+    watch_allow_private: bool = False
     log_level: str = "INFO"
     port: int = 3000
     slack_client_id: str | None = None
@@ -114,6 +116,7 @@ class Settings:
                 get("ROADMAP_DIGEST_GRACE_HOURS"), "ROADMAP_DIGEST_GRACE_HOURS", cls.digest_grace_hours
             ),
             seed=None if seed.lower() == "none" else seed,
+            watch_allow_private=_bool(get("ROADMAP_WATCH_ALLOW_PRIVATE"), "ROADMAP_WATCH_ALLOW_PRIVATE"),
             log_level=(get("ROADMAP_LOG_LEVEL") or "INFO").upper(),
             port=_int(get("PORT"), "PORT", cls.port),
             slack_client_id=get("SLACK_CLIENT_ID"),
@@ -159,6 +162,16 @@ def _base_url(value: str | None) -> str | None:
             " (no path, query or fragment: the pages are served at its root)"
         )
     return m.group(1)
+
+
+def _bool(value: str | None, name: str) -> bool:
+    if value is None:
+        return False
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name}={value!r} must be 1 or 0")
 
 
 def _roadmap_vars() -> str:

@@ -38,6 +38,8 @@ class Caller:
     shareable: bool = False  # offer a "Share in channel" button (Slack only)
     roadmap: str | None = None  # the console's --roadmap: the roadmap a command acts on unless it names one
     web_base: str | None = None  # ROADMAP_BASE_URL: status answers link to their web page when it is set
+    # ROADMAP_WATCH_ALLOW_PRIVATE: `watch add` may name internal addresses (the fetcher checks again, by DNS).
+    watch_allow_private: bool = False
 
     @property
     def is_editor(self) -> bool:

@@ -33,6 +33,7 @@ class HandlerSettings(Protocol):
     stale_days: int
     digest_grace_hours: int
     roadmap_base_url: str | None
+    watch_allow_private: bool
 
     @property
     def tz(self) -> ZoneInfo: ...
@@ -84,6 +85,7 @@ class Services:
             today=datetime.now(self.settings.tz).date(),
             shareable=shareable,
             web_base=self.settings.roadmap_base_url,
+            watch_allow_private=self.settings.watch_allow_private,
         )
 
     def after_response(self, fn: Callable[[], None], what: str) -> None:

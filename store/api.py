@@ -12,6 +12,7 @@ per domain. Each domain lives in a module of its own; each call is one transacti
     store.claims         each government's own account  store/claims.py
     store.transfer       import, export, seed            store/transfer.py
     store.outbox         work owed to Slack, durable     store/outbox.py
+    store.watch          watched sources, items, proposals  store/watch.py
     store.search(text)   `find`                          store/search.py
 """
 
@@ -37,6 +38,7 @@ from store.steps import Steps
 from store.threads import ClusterThreads
 from store.transfer import Transfer
 from store.views import SearchResult
+from store.watch import Watch
 
 
 class RoadmapStore:
@@ -59,6 +61,7 @@ class RoadmapStore:
         self.ledger = Ledger(self.db, self.cache, self.scope)
         self.sequencing = Sequencing(self.db, self.cache, self.scope)
         self.claims = Claims(self.db, self.cache, self.scope)
+        self.watch = Watch(self.db, self.scope)
 
     def scoped(self, roadmap_id: int) -> RoadmapStore:
         """The same store acting on one roadmap (sharing the engine and the read cache)."""

@@ -22,6 +22,7 @@ from store.models import (
 )
 from store.names import key_order
 from store.sequencing import all_edges
+from store.watch_rows import export_sources
 
 
 def channel_schedules(s: Session) -> list[dict]:
@@ -168,6 +169,8 @@ def export_roadmap(s: Session, rid: int) -> dict:
     }
     if threads:
         doc["threads"] = threads
+    if watched := export_sources(s, rid):
+        doc["watch_sources"] = watched
     return doc
 
 

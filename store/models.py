@@ -271,3 +271,71 @@ class StepClaim(SQLModel, table=True):
     claimed_on: date
     claimed_by: str = Field(default="", max_length=64)
     recorded_at: datetime = Field(default_factory=utcnow)
+
+
+WATCH_SOURCE_STATUSES: tuple[str, ...] = ("active", "paused", "removed")
+WATCH_ITEM_STATUSES: tuple[str, ...] = ("pending", "proposed", "confirmed", "ignored", "skipped")
+
+
+class WatchSource(SQLModel, table=True):
+    """A feed or page the bot watches for a channel (source watch). `next_poll_at` is both the schedule and the
+    claim: a clock takes a due source by moving it forward with a compare-and-set, so two clocks poll it once."""
+
+    __tablename__ = "watch_source"
+    __table_args__ = (
+        UniqueConstraint("channel", "url", name="uq_watch_source_channel_url"),
+        CheckConstraint("status IN ('active', 'paused', 'removed')", name="status"),
+        CheckConstraint("interval_seconds > 0", name="interval"),
+        Index("ix_watch_source_due", "status", "next_poll_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=32)
+    url: str = Field(max_length=2000)
+    roadmap_id: int = Field(foreign_key="roadmap.id")  # the roadmap its proposals are recorded in
+    cluster_id: int | None = Field(default=None, foreign_key="cluster.id")
+    keywords: str = Field(default="", sa_column=Column(Text, nullable=False))  # one keyword or phrase a line
+    interval_seconds: int = 900
+    status: str = Field(default="active", max_length=16)
+    kind: str | None = Field(default=None, max_length=8)  # feed | page, once fetched
+    title: str = Field(default="", max_length=300)
+    next_poll_at: datetime = Field(default_factory=utcnow)
+    etag: str | None = Field(default=None, max_length=500)
+    last_modified: str | None = Field(default=None, max_length=100)
+    page_text: str | None = Field(default=None, sa_column=Column(Text))  # an HTML page's last text, for changes
+    last_polled_at: datetime | None = None
+    last_ok_at: datetime | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    last_error_at: datetime | None = None
+    failures: int = 0
+    created_by: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class WatchItem(SQLModel, table=True):
+    """One item a source carried (a feed entry, a change of a page): proposed once, ever — the unique key is the
+    feed GUID or canonical URL (hashed), per source. Its proposal message (channel, ts) becomes the identity of
+    the development a Confirm records, so a retried click records once."""
+
+    __tablename__ = "watch_item"
+    __table_args__ = (
+        UniqueConstraint("source_id", "item_key", name="uq_watch_item_source_key"),
+        CheckConstraint(
+            "status IN ('pending', 'proposed', 'confirmed', 'ignored', 'skipped')",
+            name="status",
+        ),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(foreign_key="watch_source.id", index=True)
+    item_key: str = Field(max_length=64)
+    url: str | None = Field(default=None, max_length=2000)
+    title: str = Field(default="", max_length=500)
+    summary: str = Field(default="", sa_column=Column(Text, nullable=False))
+    published_on: date | None = None
+    matched: str = Field(default="", max_length=500)
+    status: str = Field(default="pending", max_length=16)
+    message_channel: str | None = Field(default=None, max_length=32)
+    message_ts: str | None = Field(default=None, max_length=32)
+    decided_by: str | None = Field(default=None, max_length=64)
+    decided_at: datetime | None = None
+    development_id: int | None = Field(default=None, foreign_key="development.id")
+    created_at: datetime = Field(default_factory=utcnow)

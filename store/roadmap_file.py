@@ -189,6 +189,15 @@ def _validate_roadmap(data: dict) -> list[str]:
     for i, thread in enumerate(_list(data, "threads", errors, required=False)):
         if not isinstance(thread, dict) or thread.get("cluster") not in slugs or not thread.get("channel"):
             errors.append(f"threads[{i}]: needs `channel`, `ts` and a known `cluster`")
+    for i, source in enumerate(_list(data, "watch_sources", errors, required=False)):
+        if not isinstance(source, dict) or not source.get("channel") or not source.get("url"):
+            errors.append(f"watch_sources[{i}]: needs `channel` and `url`")
+        elif source.get("cluster") is not None and source["cluster"] not in slugs:
+            errors.append(f"watch_sources[{i}]: cluster {source['cluster']!r} is not one of {sorted(slugs)}")
+        elif source.get("status", "active") not in ("active", "paused"):
+            errors.append(f"watch_sources[{i}]: `status` is active or paused")
+        elif not isinstance(source.get("every", 900), int) or source.get("every", 900) <= 0:
+            errors.append(f"watch_sources[{i}]: `every` is a number of seconds")
     return errors
 
 

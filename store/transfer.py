@@ -27,6 +27,8 @@ from store.models import (
     StepChange,
     StepClaim,
     StepDependency,
+    WatchItem,
+    WatchSource,
 )
 from store.names import key_order
 from store.outbox import CLUSTER_CHANGED, enqueue
@@ -34,6 +36,7 @@ from store.roadmap_file import is_store_document
 from store.roadmaps import Scope
 from store.sequencing import add_blockers, load_graph
 from store.steps import AUDITED_FIELDS, audit_row, change_field
+from store.watch_rows import import_sources
 
 
 class Transfer:
@@ -201,6 +204,11 @@ def _import_roadmap(s: Session, doc: dict, row: Roadmap, counts: dict[str, int],
     for t in doc.get("threads") or []:
         values = dict(channel=t["channel"], ts=str(t["ts"]), cluster_id=clusters[t["cluster"]].id)
         s.exec(insert_ignore(s, ClusterThread, values, ["channel", "ts"]))
+    if doc.get("watch_sources"):
+        cluster_ids = {slug: c.id for slug, c in clusters.items()}
+        counts["watch sources"] = counts.get("watch sources", 0) + import_sources(
+            s, doc["watch_sources"], cluster_ids, rid
+        )
 
 
 def _slugify(title: str) -> str:
@@ -211,7 +219,9 @@ def _slugify(title: str) -> str:
 def _wipe(s: Session, roadmap_id: int | None = None) -> None:
     """Empty one roadmap (its row, bindings and channels' schedules stay), or with no id the whole store."""
     if roadmap_id is None:
-        for model in (
+        for model in (  # watched sources refer to clusters and developments: they go first
+            WatchItem,
+            WatchSource,
             StepDependency,
             StepClaim,
             StepChange,
@@ -229,6 +239,9 @@ def _wipe(s: Session, roadmap_id: int | None = None) -> None:
         return
     step_ids = select(Step.id).where(Step.roadmap_id == roadmap_id)
     cluster_ids = select(Cluster.id).where(Cluster.roadmap_id == roadmap_id)
+    sources = select(WatchSource.id).where(WatchSource.roadmap_id == roadmap_id)
+    s.exec(delete(WatchItem).where(WatchItem.source_id.in_(sources)))
+    s.exec(delete(WatchSource).where(WatchSource.roadmap_id == roadmap_id))
     s.exec(delete(StepDependency).where(StepDependency.step_id.in_(step_ids)))
     s.exec(delete(StepClaim).where(StepClaim.step_id.in_(step_ids)))
     s.exec(delete(StepChange).where(StepChange.step_id.in_(step_ids)))

@@ -58,3 +58,33 @@ def test_a_link_shared_event_has_a_listener_even_without_web_pages(web):
     # ROADMAP_BASE_URL is unset (and then unfurls nothing).
     event = {"type": "link_shared", "channel": "C100", "message_ts": "1.2", "links": [{"url": "https://x.org/a"}]}
     assert send_event(web, event).status == 200
+
+
+def test_the_usage_hint_names_every_command():
+    from handlers.registry import COMMANDS
+
+    hint = MANIFEST["features"]["slash_commands"][0]["usage_hint"]
+    assert [name for name in COMMANDS if name not in hint] == []
+
+
+def test_interactivity_covers_the_source_watch_buttons():
+    # Buttons need no manifest entry beyond interactivity, but the bot must listen to every action id it renders.
+    from handlers import watch
+    from templates import render
+
+    message = render("watch_proposal.json.j2", dict(item=_ITEM, clusters=[], cluster=None))
+    rendered = {e["action_id"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]}
+    assert rendered == {watch.CONFIRM, watch.IGNORE, watch.CLUSTER}
+    assert MANIFEST["settings"]["interactivity"]["is_enabled"] is True
+
+
+_ITEM = dict(
+    id=1,
+    url="https://news.example.org/1",
+    title="Visa talks",
+    summary="",
+    source_name="MFA news",
+    source_url="https://news.example.org/rss",
+    published_on=None,
+    matched=(),
+)

@@ -292,3 +292,11 @@ def test_the_ledger_sequencing_and_claims_stay_in_their_roadmap(web, two):
     assert "Chisinau readout" not in said(web, "claims", BY)
     assert two.for_roadmap("us-belarus").sequencing.blocked() == ([], 0)
     assert [b.step.key for b in two.for_roadmap("moldova").sequencing.blocked()[0]] == ["SEC-2"]
+
+
+def test_a_watched_source_proposes_into_its_own_roadmap(two):
+    moldova = two.for_roadmap("moldova")
+    source = moldova.watch.add(MD, "https://news.example.org/md.rss", cluster="security", created_by=EDITOR)
+    assert source.roadmap_id == moldova.scope.id and source.cluster == "security"
+    assert [s["url"] for s in moldova.transfer.export_doc()["watch_sources"]] == ["https://news.example.org/md.rss"]
+    assert "watch_sources" not in two.for_roadmap("us-belarus").transfer.export_doc()

@@ -27,6 +27,7 @@ def test_defaults_need_nothing():
         ({"ROADMAP_BASE_URL": "https://roadmap.example.org/roadmap"}, "ROADMAP_BASE_URL"),
         ({"ROADMAP_BASE_URL": "https://roadmap.example.org/?x=1"}, "ROADMAP_BASE_URL"),
         ({"SLACK_AUTHORIZE_URL": "slack.com/openid"}, "SLACK_AUTHORIZE_URL"),
+        ({"ROADMAP_WATCH_ALLOW_PRIVATE": "maybe"}, "ROADMAP_WATCH_ALLOW_PRIVATE"),
     ],
 )
 def test_bad_settings_fail_with_one_line_naming_the_variable(env, variable):
@@ -42,6 +43,12 @@ def test_the_web_pages_need_sign_in_with_slack_and_a_base_url():
     assert s.slack_authorize_url == "https://slack.com/openid/connect/authorize"
     for missing in env:
         assert not Settings.from_env({k: v for k, v in env.items() if k != missing}).web_pages_enabled
+
+
+def test_source_watch_refuses_internal_addresses_unless_the_operator_allows_them():
+    assert Settings.from_env({}).watch_allow_private is False
+    assert Settings.from_env({"ROADMAP_WATCH_ALLOW_PRIVATE": "1"}).watch_allow_private is True
+    assert Settings.from_env({"ROADMAP_WATCH_ALLOW_PRIVATE": "0"}).watch_allow_private is False
 
 
 def test_serving_requires_the_slack_secrets():
