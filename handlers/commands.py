@@ -267,7 +267,9 @@ def _status_reply(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
     if key:  # step ids carry a number; cluster names never do
         d = store.roadmap.step_detail(key)
         data = dict(step=d.step, pairs=d.pairs, history=d.history, developments=d.developments)
-        return Reply(render("status_step.json.j2", dict(data, today=caller.today, share=share), memo=True))
+        # The buttons open the step's forms: Slack only (the console has nothing to click).
+        data.update(today=caller.today, share=share, roadmap_id=store.scope.id if caller.shareable else None)
+        return Reply(render("status_step.json.j2", data, memo=True))
     cluster = store.roadmap.resolve_cluster(rest)
     d = store.roadmap.cluster_detail(cluster.slug)
     data = dict(

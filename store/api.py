@@ -9,6 +9,7 @@ per domain. Each domain lives in a module of its own; each call is one transacti
     store.digests        digest content, claims, schedules  store/digests.py
     store.transfer       import, export, seed            store/transfer.py
     store.outbox         work owed to Slack, durable     store/outbox.py
+    store.home           App Home prefs, follows         store/home.py
     store.search(text)   `find`                          store/search.py
 """
 
@@ -24,6 +25,7 @@ from store.base import Database
 from store.cache import ReadCache
 from store.developments import Developments
 from store.digests import Digests
+from store.home import HomeState
 from store.outbox import Outbox
 from store.roadmap import RoadmapReads
 from store.roadmaps import Roadmaps, Scope
@@ -50,6 +52,7 @@ class RoadmapStore:
         self.digests = Digests(self.db, self.scope)
         self.transfer = Transfer(self.db, self.scope)
         self.outbox = _shared.outbox if _shared else Outbox(self.db)
+        self.home = _shared.home if _shared else HomeState(self.db)
 
     def scoped(self, roadmap_id: int) -> RoadmapStore:
         """The same store acting on one roadmap (sharing the engine and the read cache)."""
