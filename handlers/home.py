@@ -11,9 +11,12 @@ per user, so a burst of changes is one `views.publish` per user. A 429 re-raises
 from __future__ import annotations
 
 import logging
+import weakref
 from datetime import datetime, timedelta
 
+from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from handlers.context import Services
 from handlers.outbox import handles, on_cluster_change
@@ -34,6 +37,7 @@ MAX_FOLLOWED = 6
 FOLLOWED_DEVELOPMENTS = 3
 MAX_BLOCKS = 100  # Slack's limit for a Home view
 CONTROLS = ("home_roadmap", "home_side", "home_follow", "home_unfollow")  # the Home's own controls (action ids)
+_PUBLISHERS: weakref.WeakKeyDictionary[WebClient, WebClient] = weakref.WeakKeyDictionary()
 _PERMALINKS: dict[tuple[str, str], str] = {}  # (channel, ts) → permalink: a thread parent's never changes
 
 
@@ -139,7 +143,20 @@ def thread_links(services: Services, store: RoadmapStore) -> dict[str, str]:
 
 def publish_home(services: Services, user: str) -> None:
     """Render and publish one user's Home. Slack errors propagate (the outbox retries, a 429 after Retry-After)."""
-    services.clients.reader.views_publish(user_id=user, view=home_view(services, user))
+    _publisher(services.clients.reader).views_publish(user_id=user, view=home_view(services, user))
+
+
+def _publisher(reader: WebClient) -> WebClient:
+    """The reader's client and retries (a dropped connection, a 5xx: publishing twice is harmless) without its 429
+    retry, which would sleep in the worker: a rate-limited publish goes back to the outbox, due after Retry-After."""
+    client = _PUBLISHERS.get(reader)
+    if client is None:
+        keep = [h for h in reader.retry_handlers if not isinstance(h, RateLimitErrorRetryHandler)]
+        client = WebClient(
+            token=reader.token, base_url=reader.base_url, timeout=reader.timeout, retry_handlers=keep, ssl=reader.ssl
+        )
+        _PUBLISHERS[reader] = client
+    return client
 
 
 @handles(HOME)
