@@ -48,7 +48,7 @@ def open_home(web, fake_slack, user: str = VIEWER) -> dict:
     event = {"type": "app_home_opened", "user": user, "channel": "D1", "tab": "home", "event_ts": "1.1"}
     response = send_event(web, event, event_id=f"Ev{user}{before}")
     assert response.status == 200, response.body
-    published = fake_slack.wait_for("views.publish", before + 1)
+    published = fake_slack.wait_for("views.publish", before + 1, timeout=15)
     assert len(published) == before + 1
     assert published[-1].body["user_id"] == user
     view = published[-1].json_field("view")
@@ -82,7 +82,7 @@ def click(web, fake_slack, action_id: str, value: str, user: str = VIEWER, kind:
     """A Home control: returns nothing to check but the republished Home's text."""
     before = len(fake_slack.calls_to("views.publish"))
     assert send_interaction(web, action_payload(action_id, value, user, kind)).status == 200
-    published = fake_slack.wait_for("views.publish", before + 1)
+    published = fake_slack.wait_for("views.publish", before + 1, timeout=15)
     assert len(published) == before + 1
     view = published[-1].json_field("view")
     assert_valid_view(view)
@@ -92,7 +92,7 @@ def click(web, fake_slack, action_id: str, value: str, user: str = VIEWER, kind:
 def open_form(web, fake_slack, action_id: str, value: str, user: str = VIEWER, kind: str = "button") -> dict:
     before = len(fake_slack.calls_to("views.open"))
     assert send_interaction(web, action_payload(action_id, value, user, kind)).status == 200
-    opened = fake_slack.wait_for("views.open", before + 1)
+    opened = fake_slack.wait_for("views.open", before + 1, timeout=15)
     assert len(opened) == before + 1 and opened[-1].body["trigger_id"] == "1337.42.home"
     view = opened[-1].json_field("view")
     assert_valid_view(view)
