@@ -170,6 +170,7 @@ def on_log_submission(ack, body: dict, context) -> None:
     dev = recorded.development
     title = store.roadmap.cluster_title(dev.cluster)
     ack(response_action="update", view=_done(dev, title))
+    services.after_response(lambda: publish_home(services, user), "republish the App Home")
 
 
 def _done(dev, cluster_title: str) -> dict:
