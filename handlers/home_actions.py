@@ -111,14 +111,23 @@ def form_for(services: Services, user: str, what: str, value: str) -> dict:
     try:
         if what == "status":
             rid, key = _parts(value, 2)
-            return status_modal(services, services.store.scoped(int(rid)), key, user)
+            return status_modal(services, _roadmap(services, rid), key, user)
         rid, cluster, step = _parts(value, 3)
-        return log_modal(services, services.store.scoped(int(rid)), cluster or None, step or None)
+        return log_modal(services, _roadmap(services, rid), cluster or None, step or None)
     except (ValueError, NotFound) as exc:
         log.info("form for %r: %s", value, exc)
         return notice_view("Roadmap", _answer(f"That step or cluster is no longer on the roadmap ({exc})."))
     except StoreError:
         return notice_view("Roadmap", _answer(UNAVAILABLE))
+
+
+def _roadmap(services: Services, rid: str) -> RoadmapStore:
+    """The roadmap a button names, if it is still kept here and has clusters to file under."""
+    roadmaps = {r.id: r for r in services.store.roadmaps.all()}
+    roadmap = roadmaps.get(int(rid))
+    if roadmap is None or not roadmap.clusters:
+        raise NotFound("roadmap", rid, sorted(r.slug for r in roadmaps.values()))
+    return services.store.scoped(roadmap.id)
 
 
 def _answer(text: str) -> dict:
@@ -137,7 +146,7 @@ def on_log_shortcut(ack, shortcut: dict, context) -> None:
 
     def open_form() -> None:
         store = home_roadmap(services, user)
-        if store is None:
+        if store is None or not store.roadmap.clusters():
             view = notice_view("Log development", _answer("There is no roadmap yet: load one with `roadmap import`."))
         else:
             view = log_modal(services, store)

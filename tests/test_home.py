@@ -210,6 +210,22 @@ def test_a_huge_roadmap_stays_within_100_blocks_and_says_how_many_more(web, fake
     assert "… and 10 more — `/roadmap status`" in text  # whose move: 20 clusters shown
 
 
+def test_should_the_caps_be_raised_the_home_is_still_cut_at_100_blocks_keeping_its_footer(services, store, monkeypatch):
+    store.transfer.import_doc(big_roadmap())
+    big = store.roadmaps.resolve("big").id
+    store.home.set_side(VIEWER, big, "A")
+    monkeypatch.setattr(home_module, "MAX_STEPS", 60)
+    view = home_module.home_view(services, VIEWER)
+    assert len(view["blocks"]) == 100
+    assert_valid_view(view)
+    assert "show everything" in view["blocks"][-1]["elements"][0]["text"]
+
+
+def test_a_form_for_a_roadmap_that_is_gone_says_so(web, fake_slack, store):
+    view = open_form(web, fake_slack, "log_development_open", "999||")
+    assert "no longer on the roadmap" in text_of(view) and "submit" not in view
+
+
 def test_the_roadmap_picker_shows_another_roadmap_and_nothing_of_the_first(web, fake_slack, store):
     from tests.test_roadmaps import MOLDOVA
 
