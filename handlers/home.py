@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import weakref
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from slack_sdk import WebClient
@@ -42,12 +43,15 @@ _PERMALINKS: dict[tuple[str, str], str] = {}  # (channel, ts) → permalink: a t
 
 
 # -- the seam for owners (issue #14) -----------------------------------------------------------------------------
+def owner_lookup(store: RoadmapStore) -> Callable[[str, tuple[str, ...]], list[StepView]] | None:
+    """SEAM for owners (issue #14): the owners store (store/owners.py, wired as `store.owners`) connects here with
+    `store.owners.owned_steps(user, groups)`; until it exists, None, and the Home leaves the section out."""
+    return getattr(getattr(store, "owners", None), "owned_steps", None)
+
+
 def owned_steps(store: RoadmapStore, user: str, groups: tuple[str, ...]) -> list[StepView] | None:
-    """Open steps that `user` or one of their user `groups` own; None when this deployment has no owner lookup
-    (the Home then leaves the section out). SEAM: the owners store (store/owners.py, `store.owners`) connects here
-    with `store.owners.owned_steps(user, groups)`; nothing else in the Home needs to change."""
-    owners = getattr(store, "owners", None)
-    lookup = getattr(owners, "owned_steps", None)
+    """Open steps that `user` or one of their user `groups` own; None when there is no owner lookup."""
+    lookup = owner_lookup(store)
     if lookup is None:
         return None
     return [s for s in lookup(user, groups) if s.is_open]
@@ -82,7 +86,8 @@ def home_view(services: Services, user: str, now: datetime | None = None) -> dic
         digest = store.digests.content(
             today=today, since=now, stale_days=services.settings.stale_days, items_per_list=MAX_STEPS
         )
-        owned = owned_steps(store, user, services.editors.groups_of(user))
+        # The user's groups only when someone asks for them (resolving them may ask Slack).
+        owned = owned_steps(store, user, services.editors.groups_of(user)) if owner_lookup(store) else None
     overdue = [s for c in digest.clusters for s in c.overdue]
     stale = [x for c in digest.clusters for x in c.stale]
     data = dict(

@@ -384,3 +384,30 @@ def test_step_views_and_the_digest_carry_the_buttons(web, store):
     assert [e["value"] for e in actions["elements"]] == [f"{rid(store)}||SEC-1", f"{rid(store)}|SEC-1"]
     preview = answer(web, "digest preview")
     assert any(b.get("block_id") == "digest_actions" for b in preview["blocks"])
+
+
+def test_only_homes_that_show_the_changed_roadmap_are_rebuilt(store):
+    from tests.test_roadmaps import MOLDOVA
+
+    store.transfer.import_doc(copy.deepcopy(MOLDOVA))
+    for work in store.outbox.claim(utcnow() + LATER, limit=100):
+        store.outbox.done(work)
+    moldova = store.roadmaps.resolve("moldova").id
+    store.home.seen("U1")  # no roadmap chosen: the first one
+    store.home.seen("U2")
+    store.home.set_roadmap("U2", moldova)
+    store.home.seen("U3")
+    store.home.set_roadmap("U3", moldova)
+    store.home.follow("U3", rid(store), "security")  # follows a cluster of the other roadmap
+    since = utcnow() - timedelta(days=1)
+    store.for_roadmap("us-belarus").developments.record(text="Checkpoint talks", author="U1", cluster="security")
+    (cluster_row,) = store.outbox.pending("cluster")
+    assert store.home.owe_rebuilds(int(cluster_row.key), since) == ["U1", "U3"]
+    assert sorted(w.key for w in store.outbox.pending("home")) == ["U1", "U3"]
+
+
+def test_the_messages_tab_publishes_nothing(web, fake_slack, store):
+    event = {"type": "app_home_opened", "user": VIEWER, "channel": "D1", "tab": "messages", "event_ts": "1.1"}
+    assert send_event(web, event, event_id="EvMessages").status == 200
+    assert store.home.pref(VIEWER).seen_at is None
+    assert fake_slack.calls_to("views.publish") == []
