@@ -13,7 +13,7 @@ from slack_bolt import App, BoltResponse
 
 from bot.settings import Settings
 from bot.slack import make_clients
-from handlers import record_shortcut, slash, threads, unfurls, watch
+from handlers import home, home_actions, record_shortcut, slash, threads, unfurls, watch
 from handlers.context import Services, SlackClients
 from handlers.editors import Editors
 from store.api import RoadmapStore
@@ -73,6 +73,15 @@ def create_app(
     app.action(watch.CONFIRM)(watch.on_decision)
     app.action(watch.IGNORE)(watch.on_decision)
     app.action(watch.CLUSTER)(watch.on_cluster_chosen)
+    # The App Home and its forms (handlers/home.py, home_actions.py); home.py also owes rebuilds via the outbox.
+    app.event("app_home_opened")(home.on_app_home_opened)
+    for action_id in home.CONTROLS:
+        app.action(action_id)(home.on_home_choice)
+    for action_id in home_actions.FORM_BUTTONS:
+        app.action(action_id)(home_actions.on_open_form)
+    app.shortcut(home_actions.SHORTCUT_ID)(home_actions.on_log_shortcut)
+    app.view(home_actions.LOG_FORM)(home_actions.on_log_submission)
+    app.view(home_actions.STATUS_FORM)(home_actions.on_status_submission)
     app.error(on_listener_error)
     return app
 

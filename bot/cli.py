@@ -275,6 +275,7 @@ def cmd_clock(args, settings: Settings) -> int:
     except ScheduleError as exc:
         raise SettingsError(f"ROADMAP_DIGEST_SCHEDULE={settings.digest_schedule!r}: {exc}") from exc
     from bot.app import build_services
+    from handlers import home  # noqa: F401  (registers the "home" outbox kind and its cluster listener)
     from handlers.digest_sender import DigestSender
     from handlers.fetch import Fetcher
     from handlers.outbox import OutboxWorker

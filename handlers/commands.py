@@ -291,7 +291,9 @@ def _status_reply(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
         data = dict(step=d.step, pairs=d.pairs, history=d.history, developments=d.developments)
         data["web"] = step_url(base, d.step.key) if base else None
         data["account"] = store.ledger.step_account(key, caller.today)
-        return Reply(render("status_step.json.j2", dict(data, today=caller.today, share=share), memo=True))
+        # The buttons open the step's forms: Slack only (the console has nothing to click).
+        data.update(today=caller.today, share=share, roadmap_id=store.scope.id if caller.shareable else None)
+        return Reply(render("status_step.json.j2", data, memo=True))
     cluster = store.roadmap.resolve_cluster(rest)
     d = store.roadmap.cluster_detail(cluster.slug)
     data = dict(
@@ -346,15 +348,20 @@ def _set(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
     status_word, note = status_then_text(status_word, note)
     status = normalize_status(status_word)
     change = store.steps.set_status(key, status, actor=caller.user_id, note=note.strip())
+    return Reply(status_set_message(store, change, note.strip(), caller.user_id))
+
+
+def status_set_message(store: RoadmapStore, change, note: str, actor: str) -> dict:
+    """The answer to a status change, whichever door it came through (command, App Home form)."""
     data = dict(
         unblocked=store.sequencing.unblocked_by(change.step.key) if change.changed else [],
         step=change.step,
         old_status=change.old_status,
         changed=change.changed,
-        note=note.strip(),
-        actor=caller.user_id,
+        note=note,
+        actor=actor,
     )
-    return Reply(render("status_set.json.j2", data))
+    return render("status_set.json.j2", data)
 
 
 @command(

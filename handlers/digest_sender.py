@@ -117,7 +117,7 @@ class DigestSender:
             developments_per_cluster=DEVELOPMENTS_PER_CLUSTER,
             items_per_list=ITEMS_PER_LIST,
         )
-        data = dict(digest=content, since=since.astimezone(tz), first=last is None)
+        data = dict(digest=content, since=since.astimezone(tz), first=last is None, roadmap_id=roadmap.scope.id)
         return render_thread("digest.json.j2", data)
 
     def _timezone(self, channel: str | None) -> str:

@@ -51,6 +51,10 @@ class Editors:
             return True
         return any(user_id in self._members(group) for group in self.groups)
 
+    def groups_of(self, user_id: str) -> tuple[str, ...]:
+        """The configured user groups `user_id` belongs to (as far as they are resolved)."""
+        return tuple(g for g in self.groups if user_id in self._members(g))
+
     def _members(self, group: str) -> frozenset[str]:
         now = self._clock()
         with self._lock:

@@ -13,8 +13,10 @@ from handlers.commands import UNAVAILABLE, sentence
 from handlers.context import Services
 from handlers.slack_api import fill_permalink
 from handlers.threads import message_date, parse_reply
+from store.api import RoadmapStore
 from store.developments import SlackMessage
 from store.errors import Invalid, NotFound, RoadmapNotChosen, StoreError, StoreUnavailable
+from store.views import Recorded
 from templates import plain_text, render_view
 
 log = logging.getLogger(__name__)
@@ -87,44 +89,17 @@ def on_record_submission(ack, body: dict, context) -> None:
     except (ValueError, KeyError, TypeError, StoreError):
         ack(response_action="errors", errors={"text": "This form lost track of its message; open it again."})
         return
-    cluster = _selected(values, "cluster")
-    step = (_selected(values, "step") or "").strip() or None
-    text = (_field(values, "text", "value") or "").strip()
-    occurred_on = _date(_field(values, "date", "selected_date"), message_date(ts, services.settings.tz))
-    errors: dict[str, str] = {}
-    if not cluster:
-        errors["cluster"] = "Choose a cluster."
-    if occurred_on is None:
-        errors["date"] = "Pick a date."
-    if not text:
-        errors["text"] = "Say what happened."
-    if errors:
-        ack(response_action="errors", errors=errors)
-        return
-    try:
-        # Every other rule (the step exists and belongs to the cluster, the date is not in the future, the
-        # text's limit) is the store's, shown in the field it concerns.
-        recorded = store.developments.record(
-            text=text,
-            author=user,
-            cluster=cluster,
-            step=step,
-            occurred_on=occurred_on,
-            today=datetime.now(services.settings.tz).date(),
-            source=SOURCE,
-            slack=SlackMessage(channel, ts),
-        )
-    except StoreUnavailable:
-        ack(response_action="errors", errors={"text": UNAVAILABLE})
-        return
-    except NotFound as exc:
-        field = "step" if exc.kind == "step" else "cluster"
-        hint = " Step ids look like SEC-2." if exc.kind == "step" else ""
-        ack(response_action="errors", errors={field: f"There is no {exc.kind} “{exc.term[:40]}”.{hint}"})
-        return
-    except (Invalid, StoreError) as exc:
-        field = getattr(exc, "field", None) or "text"
-        ack(response_action="errors", errors={field: sentence(str(exc)) + "."})
+    recorded = save_development(
+        ack,
+        services,
+        store,
+        values,
+        user,
+        default_date=message_date(ts, services.settings.tz),
+        source=SOURCE,
+        slack=SlackMessage(channel, ts),
+    )
+    if recorded is None:
         return
     dev = recorded.development
     title = store.roadmap.cluster_title(dev.cluster)
@@ -134,6 +109,51 @@ def on_record_submission(ack, body: dict, context) -> None:
         services.after_response(
             lambda: fill_permalink(services.clients.reader, store, channel, ts), "permalink of a recorded message"
         )
+
+
+def save_development(
+    ack, services: Services, store: RoadmapStore, values: dict, user: str, *, default_date: date, **where
+) -> Recorded | None:
+    """The form's fields (cluster, step, date, text and, when the form has it, url) recorded through the one
+    development path; None after answering the form with its errors (shown in the fields they concern)."""
+    cluster = _selected(values, "cluster")
+    step = (_selected(values, "step") or "").strip() or None
+    text = (_field(values, "text", "value") or "").strip()
+    occurred_on = _date(_field(values, "date", "selected_date"), default_date)
+    errors: dict[str, str] = {}
+    if not cluster:
+        errors["cluster"] = "Choose a cluster."
+    if occurred_on is None:
+        errors["date"] = "Pick a date."
+    if not text:
+        errors["text"] = "Say what happened."
+    if errors:
+        ack(response_action="errors", errors=errors)
+        return None
+    if "url" in values:
+        where["url"] = _field(values, "url", "value")
+    try:
+        # Every other rule (the step exists and belongs to the cluster, the date is not in the future, the
+        # text's limit, the link is a web address) is the store's, shown in the field it concerns.
+        return store.developments.record(
+            text=text,
+            author=user,
+            cluster=cluster,
+            step=step,
+            occurred_on=occurred_on,
+            today=datetime.now(services.settings.tz).date(),
+            **where,
+        )
+    except StoreUnavailable:
+        ack(response_action="errors", errors={"text": UNAVAILABLE})
+    except NotFound as exc:
+        field = "step" if exc.kind == "step" else "cluster"
+        hint = " Step ids look like SEC-2." if exc.kind == "step" else ""
+        ack(response_action="errors", errors={field: f"There is no {exc.kind} “{exc.term[:40]}”.{hint}"})
+    except (Invalid, StoreError) as exc:
+        field = getattr(exc, "field", None) or "text"
+        ack(response_action="errors", errors={field: sentence(str(exc)) + "."})
+    return None
 
 
 def _field(values: dict, block: str, key: str):

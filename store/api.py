@@ -13,6 +13,7 @@ per domain. Each domain lives in a module of its own; each call is one transacti
     store.transfer       import, export, seed            store/transfer.py
     store.outbox         work owed to Slack, durable     store/outbox.py
     store.watch          watched sources, items, proposals  store/watch.py
+    store.home           App Home prefs, follows         store/home.py
     store.search(text)   `find`                          store/search.py
 """
 
@@ -29,6 +30,7 @@ from store.cache import ReadCache
 from store.claims import Claims
 from store.developments import Developments
 from store.digests import Digests
+from store.home import HomeState
 from store.ledger import Ledger
 from store.outbox import Outbox
 from store.roadmap import RoadmapReads
@@ -62,6 +64,7 @@ class RoadmapStore:
         self.sequencing = Sequencing(self.db, self.cache, self.scope)
         self.claims = Claims(self.db, self.cache, self.scope)
         self.watch = Watch(self.db, self.scope)
+        self.home = _shared.home if _shared else HomeState(self.db)
 
     def scoped(self, roadmap_id: int) -> RoadmapStore:
         """The same store acting on one roadmap (sharing the engine and the read cache)."""

@@ -10,6 +10,7 @@ database's unique constraint, not a prior read.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -26,6 +27,7 @@ from store.roadmaps import Scope
 from store.views import DevelopmentView, Recorded
 
 MAX_DEVELOPMENT_CHARS = 4000
+MAX_URL_CHARS = 2000
 # Without the caller's own date, "today" is taken as late as any time zone's (UTC+14): a development logged
 # just after midnight in Minsk is not "in the future" for a server on UTC.
 _LATEST_OFFSET = timedelta(hours=14)
@@ -43,6 +45,17 @@ def checked_text(text: str) -> str:
             field="text",
         )
     return text
+
+
+def checked_url(url: str | None) -> str | None:
+    """A development's source link: none, or a web address Slack can link to (at most 2,000 characters)."""
+    url = strip_control_chars(url or "").strip()
+    if not url:
+        return None
+    if not re.match(r"^https?://[^\s/]+\.[^\s]*$", url) or len(url) > MAX_URL_CHARS:
+        limit = f"{MAX_URL_CHARS:,}"
+        raise Invalid(f"a source link is a web address (https://…) of at most {limit} characters", field="url")
+    return url
 
 
 @dataclass(frozen=True)
@@ -74,6 +87,7 @@ def add_development(
 ) -> tuple[int, bool]:
     """Add one development inside an open transaction: (its id, whether this call created it)."""
     text = checked_text(text)
+    url = checked_url(url)
     today = today or (utcnow() + _LATEST_OFFSET).date()
     occurred_on = occurred_on or today
     if occurred_on > today:

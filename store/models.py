@@ -338,4 +338,26 @@ class WatchItem(SQLModel, table=True):
     decided_by: str | None = Field(default=None, max_length=64)
     decided_at: datetime | None = None
     development_id: int | None = Field(default=None, foreign_key="development.id")
+
+
+class HomePref(SQLModel, table=True):
+    """A user's App Home: the roadmap it shows (when the store holds several), the side the user is on in it (reset
+    when the roadmap changes, so a side never leaks into another roadmap) and when they last opened it."""
+
+    __tablename__ = "home_pref"
+    user: str = Field(primary_key=True, max_length=64)
+    roadmap_id: int | None = Field(default=None, foreign_key="roadmap.id")
+    side: str | None = Field(default=None, max_length=16)
+    seen_at: datetime | None = Field(default=None, index=True)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class HomeFollow(SQLModel, table=True):
+    """A cluster a user follows on their App Home (the cluster reaches its roadmap)."""
+
+    __tablename__ = "home_follow"
+    __table_args__ = (UniqueConstraint("user", "cluster_id", name="uq_home_follow_user_cluster"),)
+    id: int | None = Field(default=None, primary_key=True)
+    user: str = Field(max_length=64)
+    cluster_id: int = Field(foreign_key="cluster.id", index=True)
     created_at: datetime = Field(default_factory=utcnow)
