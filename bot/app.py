@@ -9,7 +9,7 @@ from slack_bolt import App, BoltResponse
 
 from bot.settings import Settings
 from bot.slack import make_clients
-from handlers import record_shortcut, slash, threads
+from handlers import cards, record_shortcut, slash, threads  # noqa: F401  (cards: outbox handlers)
 from handlers.context import Services, SlackClients
 from handlers.editors import Editors
 from store.api import RoadmapStore

@@ -28,6 +28,7 @@ KNOWN: dict[str, str] = {
     "ROADMAP_DIGEST_GRACE_HOURS": "hours after a scheduled time within which a missed digest is still sent (6)",
     "ROADMAP_SEED": "roadmap file loaded into an empty store (built-in U.S.–Belarus roadmap); 'none' to skip",
     "ROADMAP_LOG_LEVEL": "logging level (INFO)",
+    "ROADMAP_RECORD_EMOJI": "reaction name that records a message as a development (memo, i.e. 📝)",
     "PORT": "HTTP port for the web process (3000)",
 }
 
@@ -51,6 +52,7 @@ class Settings:
     digest_grace_hours: int = 6
     seed: str | None = "builtin"
     log_level: str = "INFO"
+    record_emoji: str = "memo"
     port: int = 3000
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -98,6 +100,7 @@ class Settings:
             ),
             seed=None if seed.lower() == "none" else seed,
             log_level=(get("ROADMAP_LOG_LEVEL") or "INFO").upper(),
+            record_emoji=(get("ROADMAP_RECORD_EMOJI") or cls.record_emoji).strip(":").lower(),
             port=_int(get("PORT"), "PORT", cls.port),
         )
 

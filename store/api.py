@@ -9,6 +9,7 @@ per domain. Each domain lives in a module of its own; each call is one transacti
     store.digests        digest content, claims, schedules  store/digests.py
     store.transfer       import, export, seed            store/transfer.py
     store.outbox         work owed to Slack, durable     store/outbox.py
+    store.cards          cluster cards, canvases, a channel's default cluster  store/cards.py
     store.search(text)   `find`                          store/search.py
 """
 
@@ -22,6 +23,7 @@ from sqlalchemy import Engine
 from store import search as search_module
 from store.base import Database
 from store.cache import ReadCache
+from store.cards import Cards
 from store.developments import Developments
 from store.digests import Digests
 from store.outbox import Outbox
@@ -50,6 +52,7 @@ class RoadmapStore:
         self.digests = Digests(self.db, self.scope)
         self.transfer = Transfer(self.db, self.scope)
         self.outbox = _shared.outbox if _shared else Outbox(self.db)
+        self.cards = _shared.cards if _shared else Cards(self.db)
 
     def scoped(self, roadmap_id: int) -> RoadmapStore:
         """The same store acting on one roadmap (sharing the engine and the read cache)."""
