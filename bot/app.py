@@ -9,7 +9,7 @@ from slack_bolt import App, BoltResponse
 
 from bot.settings import Settings
 from bot.slack import make_clients
-from handlers import cards, record_shortcut, slash, threads  # noqa: F401  (cards: outbox handlers)
+from handlers import cards, reactions, record_shortcut, slash, threads  # noqa: F401  (cards: outbox handlers)
 from handlers.context import Services, SlackClients
 from handlers.editors import Editors
 from store.api import RoadmapStore
@@ -60,6 +60,9 @@ def create_app(
     app.event("message")(threads.on_message)
     app.shortcut(record_shortcut.CALLBACK_ID)(record_shortcut.on_record_shortcut)
     app.view(record_shortcut.CALLBACK_ID)(record_shortcut.on_record_submission)
+    # Record by reaction (📝): the listener owes the work; the outbox worker records (handlers/reactions.py).
+    app.event("reaction_added")(reactions.on_reaction_added)
+    app.action(reactions.PICK_ACTION)(reactions.on_pick_cluster)
     app.error(on_listener_error)
     return app
 

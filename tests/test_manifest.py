@@ -9,6 +9,7 @@ import yaml
 from bot.app import COMMAND
 from bot.web import EVENTS_PATH
 from handlers import record_shortcut
+from tests.slack_requests import send_event
 
 MANIFEST = yaml.safe_load((Path(__file__).resolve().parent.parent / "slack-manifest.yaml").read_text())
 
@@ -24,8 +25,10 @@ def test_command_shortcut_events_and_interactivity_all_point_at_the_events_path(
 
 
 def test_events_and_scopes_cover_what_the_bot_does():
-    # Subscribing to an event nobody handles gets a 404 that Slack retries: only what handlers/threads.py reads.
-    assert set(MANIFEST["settings"]["event_subscriptions"]["bot_events"]) == {"message.channels", "message.groups"}
+    # Subscribing to an event nobody handles gets a 404 that Slack retries: only what handlers/threads.py and
+    # handlers/reactions.py read, each with a listener registered in bot/app.py.
+    events = set(MANIFEST["settings"]["event_subscriptions"]["bot_events"])
+    assert events == {"message.channels", "message.groups", "reaction_added"}
     needed = {
         "commands",  # /roadmap and the shortcut
         "chat:write",  # thread parents, digest, ephemeral notes
@@ -34,5 +37,18 @@ def test_events_and_scopes_cover_what_the_bot_does():
         "groups:history",  # the same in private channels
         "reactions:write",  # receipts
         "usergroups:read",  # ROADMAP_EDITORS with S… ids
+        "reactions:read",  # reaction_added: record by 📝
+        "canvases:write",  # /roadmap canvas
     }
     assert needed <= set(MANIFEST["oauth_config"]["scopes"]["bot"])
+
+
+def test_every_subscribed_event_has_a_listener(web):
+    """An event without a listener is answered 404, which Slack retries: each subscribed one gets a 200."""
+    for n, name in enumerate(MANIFEST["settings"]["event_subscriptions"]["bot_events"]):
+        event_type = name.split(".")[0]  # message.channels → message
+        event = {"type": event_type, "channel": "C999", "user": "U999", "ts": "1.000001", "event_ts": "1.000001"}
+        if event_type == "reaction_added":
+            event.update(reaction="thumbsup", item={"type": "message", "channel": "C999", "ts": "1.000001"})
+        response = send_event(web, event, f"EvManifest{n}")
+        assert response.status == 200, (name, response.status, response.body)
