@@ -10,7 +10,7 @@ process or in the next one, so an update owed is never lost and is delivered onc
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import date, datetime
 
 from slack_sdk.errors import SlackApiError
 
@@ -29,21 +29,26 @@ CARD_OVERDUE = 5
 GONE = {"message_not_found", "cant_update_message", "channel_not_found", "not_in_channel", "is_archived"}
 
 
-def card_message(store: RoadmapStore, slug: str, today) -> dict:
-    """A cluster's card as Block Kit (templates/thread_parent.json.j2), from the store of the cluster's roadmap."""
+def cluster_state(store: RoadmapStore, slug: str, today: date, developments: int = 1) -> dict:
+    """What a card or a canvas section shows of a cluster, from the store of the cluster's roadmap: its summary,
+    the first open pairs (those where one side owes the move while the other is done first: that is where
+    attention is needed), overdue steps, the latest developments."""
     summary = next(c for c in store.roadmap.cluster_overview() if c.cluster.slug == slug)
-    detail = store.roadmap.cluster_detail(slug, developments=1, pairs=50)
-    pairs = [p for p in detail.pairs if p.is_open]
-    # Those where one side owes the move while the other is done first: that is where attention is needed.
-    pairs.sort(key=lambda p: len(p.owed_by) != 1)
-    data = dict(
+    detail = store.roadmap.cluster_detail(slug, developments=developments, pairs=50)
+    pairs = sorted((p for p in detail.pairs if p.is_open), key=lambda p: len(p.owed_by) != 1)
+    return dict(
         summary=summary,
         pairs=pairs[:CARD_PAIRS],
         overdue=store.cards.overdue(store.scope.id, slug, today, CARD_OVERDUE),
+        developments=detail.developments,
         latest=detail.developments[0] if detail.developments else None,
         today=today,
     )
-    return render("thread_parent.json.j2", data)
+
+
+def card_message(store: RoadmapStore, slug: str, today: date) -> dict:
+    """A cluster's card as Block Kit (templates/thread_parent.json.j2)."""
+    return render("thread_parent.json.j2", cluster_state(store, slug, today))
 
 
 @on_cluster_change
