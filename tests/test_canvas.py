@@ -72,7 +72,7 @@ def test_a_change_replaces_only_that_clusters_section(bot, fake_slack, store):
     # Everything outside the economic section is as it was.
     strip = lambda md: md.split("## Economic")[0]  # noqa: E731
     assert strip(after) == strip(before)
-    assert after.split("(humanitarian)")[1] == before.split("(humanitarian)")[1] or "humanitarian" in after
+    assert after.split("## Humanitarian")[1] == before.split("## Humanitarian")[1]
     new = store.cards.canvas(CHANNEL).sections
     assert new[economic] != canvas.sections[economic]  # the replaced section's new id is remembered
     assert {k: v for k, v in new.items() if k != economic} == {
@@ -120,7 +120,8 @@ def test_a_workspace_that_refuses_canvases_is_told_why_and_nothing_breaks(bot, f
 
 
 def test_user_text_cannot_become_markup_in_the_canvas(bot, fake_slack, store):
-    store.developments.record(text="# <!channel> [click](https://evil.example) *bold*", author="U0AUTHOR", cluster="security")
+    text = "# <!channel> [click](https://evil.example) *bold*"
+    store.developments.record(text=text, author="U0AUTHOR", cluster="security")
     bot.deliver()
     make_canvas(bot, fake_slack)
     markdown = fake_slack.canvas_markdown(store.cards.canvas(CHANNEL).canvas_id)
