@@ -13,7 +13,7 @@ from slack_bolt import App, BoltResponse
 
 from bot.settings import Settings
 from bot.slack import make_clients
-from handlers import home, home_actions, record_shortcut, slash, threads, unfurls, watch
+from handlers import cards, home, home_actions, reactions, record_shortcut, slash, threads, unfurls, watch  # noqa: F401
 from handlers.context import Services, SlackClients
 from handlers.editors import Editors
 from store.api import RoadmapStore
@@ -82,6 +82,9 @@ def create_app(
     app.shortcut(home_actions.SHORTCUT_ID)(home_actions.on_log_shortcut)
     app.view(home_actions.LOG_FORM)(home_actions.on_log_submission)
     app.view(home_actions.STATUS_FORM)(home_actions.on_status_submission)
+    # Record by reaction (📝): the listener owes the work; the outbox worker records (handlers/reactions.py).
+    app.event("reaction_added")(reactions.on_reaction_added)
+    app.action(reactions.PICK_ACTION)(reactions.on_pick_cluster)
     app.error(on_listener_error)
     return app
 

@@ -34,6 +34,7 @@ KNOWN: dict[str, str] = {
     "ROADMAP_WATCH_ALLOW_PRIVATE": "1 lets source watch fetch loopback, private and link-local addresses (intranet)",
     "ROADMAP_LOG_LEVEL": "logging level (INFO)",
     "ROADMAP_BASE_URL": "public URL of the web process (https://…): answers link to its pages, links to them unfurl",
+    "ROADMAP_RECORD_EMOJI": "reaction name that records a message as a development (memo, i.e. 📝)",
     "PORT": "HTTP port for the web process (3000)",
 }
 
@@ -58,6 +59,7 @@ class Settings:
     seed: str | None = "builtin"
     watch_allow_private: bool = False
     log_level: str = "INFO"
+    record_emoji: str = "memo"
     port: int = 3000
     slack_client_id: str | None = None
     slack_client_secret: str | None = None
@@ -118,6 +120,7 @@ class Settings:
             seed=None if seed.lower() == "none" else seed,
             watch_allow_private=_bool(get("ROADMAP_WATCH_ALLOW_PRIVATE"), "ROADMAP_WATCH_ALLOW_PRIVATE"),
             log_level=(get("ROADMAP_LOG_LEVEL") or "INFO").upper(),
+            record_emoji=(get("ROADMAP_RECORD_EMOJI") or cls.record_emoji).strip(":").lower(),
             port=_int(get("PORT"), "PORT", cls.port),
             slack_client_id=get("SLACK_CLIENT_ID"),
             slack_client_secret=get("SLACK_CLIENT_SECRET"),

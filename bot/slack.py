@@ -33,4 +33,5 @@ def make_clients(settings: Settings) -> SlackClients:
         timeout=LOOKUP_TIMEOUT_SECONDS,
         retry_handlers=[ServerErrorRetryHandler(max_retry_count=1)],
     )
-    return SlackClients(poster=poster, reader=reader, lookup=lookup)
+    worker = WebClient(**common, retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1)])
+    return SlackClients(poster=poster, reader=reader, lookup=lookup, worker=worker)

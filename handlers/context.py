@@ -34,6 +34,7 @@ class HandlerSettings(Protocol):
     digest_grace_hours: int
     roadmap_base_url: str | None
     watch_allow_private: bool
+    record_emoji: str
 
     @property
     def tz(self) -> ZoneInfo: ...
@@ -43,11 +44,18 @@ class HandlerSettings(Protocol):
 class SlackClients:
     """Two retry policies, because chat.postMessage has no idempotency key (docs/stack-traps.md, slack_sdk):
     `poster` retries only 429 (nothing was posted), `reader` also connection errors and 5xx; `lookup` is for
-    reads inside a slash command's 3 s window (short timeout)."""
+    reads inside a slash command's 3 s window (short timeout); `worker` is for the outbox's idempotent updates
+    (chat.update, canvases.edit): it retries only dropped connections, and a 429 or 5xx raises, so that the outbox
+    waits Slack's Retry-After (or its backoff) with the row in the database instead of a thread sleeping on it."""
 
     poster: WebClient
     reader: WebClient
     lookup: WebClient | None = None
+    worker: WebClient | None = None
+
+    @property
+    def updater(self) -> WebClient:
+        return self.worker or self.reader
 
 
 def digest_defaults(settings: HandlerSettings) -> Defaults:

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from slack_sdk.errors import SlackApiError
 
+from handlers.cards import card_message
 from handlers.commands import UNAVAILABLE, Caller, Reply, error, slack_command
 from handlers.context import Services
 from handlers.slack_api import fill_permalink, react
@@ -116,7 +117,8 @@ def post_cluster_threads(
     problem = None
     try:
         # Read first: a claim is never stranded by a failed read.
-        summaries = {c.cluster.slug: c for c in store.roadmap.cluster_overview()}
+        today = datetime.now(services.settings.tz).date()
+        messages = {c.slug: card_message(store, c.slug, today) for c in store.roadmap.clusters()}
         slots = store.threads.claim_all(channel, user)
     except StoreError:
         log.exception("cluster threads: store unavailable")
@@ -126,7 +128,7 @@ def post_cluster_threads(
             if slot.claim:
                 store.threads.release(channel, slot.cluster, slot.claim)
             continue
-        message = render("thread_parent.json.j2", dict(summary=summaries[slot.cluster]))
+        message = messages[slot.cluster]
         outcome, problem = _put_parent(services, store, channel, slot, message)
         result[outcome].append(slot.cluster)
     if problem and problem in CHANNEL_ERRORS:

@@ -14,6 +14,7 @@ per domain. Each domain lives in a module of its own; each call is one transacti
     store.outbox         work owed to Slack, durable     store/outbox.py
     store.watch          watched sources, items, proposals  store/watch.py
     store.home           App Home prefs, follows         store/home.py
+    store.cards          cluster cards, canvases, a channel's default cluster  store/cards.py
     store.search(text)   `find`                          store/search.py
 """
 
@@ -27,6 +28,7 @@ from sqlalchemy import Engine
 from store import search as search_module
 from store.base import Database
 from store.cache import ReadCache
+from store.cards import Cards
 from store.claims import Claims
 from store.developments import Developments
 from store.digests import Digests
@@ -65,6 +67,7 @@ class RoadmapStore:
         self.claims = Claims(self.db, self.cache, self.scope)
         self.watch = Watch(self.db, self.scope)
         self.home = _shared.home if _shared else HomeState(self.db)
+        self.cards = _shared.cards if _shared else Cards(self.db)
 
     def scoped(self, roadmap_id: int) -> RoadmapStore:
         """The same store acting on one roadmap (sharing the engine and the read cache)."""

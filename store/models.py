@@ -361,3 +361,37 @@ class HomeFollow(SQLModel, table=True):
     user: str = Field(max_length=64)
     cluster_id: int = Field(foreign_key="cluster.id", index=True)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class ChannelCanvas(SQLModel, table=True):
+    """A channel's roadmap canvas (`/roadmap canvas`): claimed (canvas_id NULL) before Slack creates it, so two
+    runs never create two; it shows the roadmap it was created for, whatever the channel follows later."""
+
+    __tablename__ = "channel_canvas"
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=32, unique=True)
+    roadmap_id: int = Field(foreign_key="roadmap.id", index=True)
+    canvas_id: str | None = Field(default=None, max_length=32)
+    created_by: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class CanvasSection(SQLModel, table=True):
+    """The section of a channel canvas that shows one cluster: replaced on its own when the cluster changes."""
+
+    __tablename__ = "canvas_section"
+    __table_args__ = (UniqueConstraint("canvas_id", "cluster_id", name="uq_canvas_section_cluster"),)
+    id: int | None = Field(default=None, primary_key=True)
+    canvas_id: int = Field(foreign_key="channel_canvas.id")
+    cluster_id: int = Field(foreign_key="cluster.id")
+    section_id: str = Field(max_length=120)
+
+
+class ChannelDefaultCluster(SQLModel, table=True):
+    """Where a 📝 reaction on a message outside any cluster thread records it (`/roadmap default-cluster`)."""
+
+    __tablename__ = "channel_default_cluster"
+    channel: str = Field(primary_key=True, max_length=32)
+    cluster_id: int = Field(foreign_key="cluster.id")
+    set_by: str = Field(default="", max_length=64)
+    set_at: datetime = Field(default_factory=utcnow)

@@ -23,8 +23,35 @@ def assert_valid_message(message: dict) -> list[Block]:
         assert block.to_dict() == raw, f"block does not round-trip (misspelt or unknown key?):\n{raw}"
         if raw["type"] == "header":
             assert raw["text"]["type"] == "plain_text", "headers must be plain_text"
+        if raw["type"] == "table":
+            assert_valid_table(raw)
         parsed.append(block)
+    assert sum(b["type"] == "table" for b in blocks) <= 1, "Slack allows one table block per message"
     return parsed
+
+
+def assert_valid_table(raw: dict) -> None:
+    """slack_sdk's TableBlock checks only that rows exist; the documented schema is checked here: at most 100 rows
+    of at most 20 cells, every row as long as the first, cells raw_text (non-empty text) or rich_text, at most 20
+    column_settings with only `align` (left/center/right) and `is_wrapped` (bool)."""
+    rows = raw["rows"]
+    assert 1 <= len(rows) <= 100, f"{len(rows)} table rows: Slack allows 100"
+    width = len(rows[0])
+    assert 1 <= width <= 20, f"{width} table cells in a row: Slack allows 20"
+    for row in rows:
+        assert len(row) == width, f"a table row of {len(row)} cells in a table of {width} columns"
+        for cell in row:
+            assert cell["type"] in ("raw_text", "rich_text"), cell
+            if cell["type"] == "raw_text":
+                assert set(cell) == {"type", "text"} and isinstance(cell["text"], str) and cell["text"], cell
+    settings = raw.get("column_settings") or []
+    assert len(settings) <= 20
+    for setting in settings:
+        assert setting is None or set(setting) <= {"align", "is_wrapped"}, setting
+        if setting and "align" in setting:
+            assert setting["align"] in ("left", "center", "right")
+        if setting and "is_wrapped" in setting:
+            assert isinstance(setting["is_wrapped"], bool)
 
 
 def message_text(message: dict) -> str:
@@ -35,4 +62,5 @@ def message_text(message: dict) -> str:
             parts.append(b["text"]["text"])
         parts += [f["text"] for f in b.get("fields") or []]
         parts += [e.get("text", "") for e in b.get("elements") or [] if isinstance(e.get("text"), str)]
+        parts += [" · ".join(c.get("text", "") for c in row) for row in b.get("rows") or []]
     return "\n".join(parts)

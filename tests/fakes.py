@@ -43,6 +43,11 @@ class FakeSlack:
         self.calls: list[Call] = []
         self.usergroups: dict[str, list[str]] = {}
         self.history: dict[str, list[dict]] = {}
+        # Canvases: id → its sections in order, each {"id", "markdown"}; a heading starts a section (as in Slack,
+        # whose sections.lookup finds headings), and `replace` swaps one section for the new content's.
+        self.canvases: dict[str, list[dict]] = {}
+        self.channel_canvases: dict[str, str] = {}
+        self._section_ids = itertools.count(1)
         self._script: dict[str, list[Scripted]] = {}
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
@@ -116,6 +121,50 @@ class FakeSlack:
                 return calls
             time.sleep(0.01)
         return self.calls_to(method)
+
+    def canvas_markdown(self, canvas_id: str) -> str:
+        with self._lock:
+            return "".join(section["markdown"] for section in self.canvases[canvas_id])
+
+    def _sections(self, markdown: str) -> list[dict]:
+        sections: list[dict] = []
+        for line in markdown.splitlines(keepends=True):
+            if line.startswith("#") or not sections:
+                sections.append({"id": f"temp:C:S{next(self._section_ids):06d}", "markdown": ""})
+            sections[-1]["markdown"] += line
+        return sections
+
+    def _canvas_answer(self, method: str, body: dict) -> dict:
+        def field(name):
+            value = body.get(name)
+            return json.loads(value) if isinstance(value, str) and value[:1] in "[{" else value
+
+        with self._lock:
+            if method == "conversations.canvases.create":
+                channel = body.get("channel_id")
+                if channel in self.channel_canvases:
+                    return {"ok": False, "error": "channel_canvas_already_exists"}
+                canvas_id = f"F{len(self.canvases) + 1:08d}"
+                self.canvases[canvas_id] = self._sections(field("document_content")["markdown"])
+                self.channel_canvases[channel] = canvas_id
+                return {"ok": True, "canvas_id": canvas_id}
+            canvas = self.canvases.get(body.get("canvas_id"))
+            if canvas is None:
+                return {"ok": False, "error": "canvas_not_found"}
+            if method == "canvases.sections.lookup":
+                text = field("criteria").get("contains_text", "")
+                found = [s for s in canvas if s["markdown"].startswith("#") and text in s["markdown"].split("\n")[0]]
+                return {"ok": True, "sections": [{"id": s["id"]} for s in found]}
+            (change,) = field("changes")
+            new = self._sections(change["document_content"]["markdown"]) if "document_content" in change else []
+            at = [i for i, s in enumerate(canvas) if s["id"] == change.get("section_id")]
+            if change["operation"] == "insert_at_end":
+                canvas.extend(new)
+            elif not at:
+                return {"ok": False, "error": "invalid_section_id"}
+            elif change["operation"] == "replace":
+                canvas[at[0] : at[0] + 1] = new
+            return {"ok": True}
 
     def reset(self) -> None:
         with self._lock:
@@ -210,6 +259,8 @@ class FakeSlack:
         channel = body.get("channel", "C0")
         if method.startswith("openid.connect."):
             return self._openid(method, body, headers or {})
+        if method.startswith("canvases.") or method == "conversations.canvases.create":
+            return self._canvas_answer(method, body)
         if method == "auth.test":
             return {
                 "ok": True,

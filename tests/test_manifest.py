@@ -52,8 +52,8 @@ def test_every_event_and_shortcut_in_the_manifest_has_a_listener(web):
 
 def test_events_and_scopes_cover_what_the_bot_does():
     # Subscribing to an event nobody handles gets a 404 that Slack retries: only what handlers/threads.py and
-    # handlers/unfurls.py and handlers/home.py read.
-    bot_events = {"message.channels", "message.groups", "link_shared", "app_home_opened"}
+    # handlers/unfurls.py, handlers/home.py and handlers/reactions.py read, each with a listener in bot/app.py.
+    bot_events = {"message.channels", "message.groups", "link_shared", "app_home_opened", "reaction_added"}
     assert set(MANIFEST["settings"]["event_subscriptions"]["bot_events"]) == bot_events
     needed = {
         "commands",  # /roadmap and the shortcut
@@ -65,6 +65,8 @@ def test_events_and_scopes_cover_what_the_bot_does():
         "usergroups:read",  # ROADMAP_EDITORS with S… ids
         "links:read",  # link_shared for links to the web pages
         "links:write",  # chat.unfurl
+        "reactions:read",  # reaction_added: record by 📝
+        "canvases:write",  # /roadmap canvas
     }
     assert needed <= set(MANIFEST["oauth_config"]["scopes"]["bot"])
 
@@ -112,3 +114,14 @@ _ITEM = dict(
     published_on=None,
     matched=(),
 )
+
+
+def test_every_subscribed_event_has_a_listener(web):
+    """An event without a listener is answered 404, which Slack retries: each subscribed one gets a 200."""
+    for n, name in enumerate(MANIFEST["settings"]["event_subscriptions"]["bot_events"]):
+        event_type = name.split(".")[0]  # message.channels → message
+        event = {"type": event_type, "channel": "C999", "user": "U999", "ts": "1.000001", "event_ts": "1.000001"}
+        if event_type == "reaction_added":
+            event.update(reaction="thumbsup", item={"type": "message", "channel": "C999", "ts": "1.000001"})
+        response = send_event(web, event, f"EvManifest{n}")
+        assert response.status == 200, (name, response.status, response.body)

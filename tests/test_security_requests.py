@@ -251,7 +251,7 @@ def test_a_share_button_payload_without_response_url_is_logged_not_crashed(web, 
 
 
 def test_an_unhandled_but_well_formed_event_is_a_4xx_not_a_500(web):
-    response = send_event(web, {"type": "reaction_added", "user": "U1", "item": {"channel": "C1", "ts": "1.2"}})
+    response = send_event(web, {"type": "pin_added", "user": "U1", "item": {"channel": "C1", "ts": "1.2"}})
     assert 400 <= response.status < 500
 
 

@@ -4,7 +4,7 @@ Both tables feed cached status answers (blockers and claims appear in the step a
 data_version triggers of migration 0003.
 
 Revision ID: 0010_ledger
-Revises: 0008_home
+Revises: 0009_cards
 """
 
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0010_ledger"
-down_revision: str | None = "0008_home"
+down_revision: str | None = "0009_cards"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
