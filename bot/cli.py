@@ -86,7 +86,7 @@ def _caller(settings: Settings, user: str):
 
     editor = not settings.editors or user in settings.editors or user == "console"
     today = datetime.now(settings.tz).date()
-    return Caller(user_id=user, editor=editor, editors=settings.editors, today=today)
+    return Caller(user_id=user, editor=editor, editors=settings.editors, today=today, tz=settings.tz)
 
 
 def cmd_ask(args, settings: Settings) -> int:

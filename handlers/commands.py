@@ -10,12 +10,13 @@ import difflib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, tzinfo
 
 from store.api import RoadmapStore
 from store.errors import Ambiguous, Invalid, NotFound, StoreError, StoreUnavailable
 from store.models import STATUSES
 from store.names import normalize_status, normalize_step_key, strip_control_chars
+from handlers.asof import split_as_of, status_as_of
 from templates import render
 
 # The one wording of each failure a user can meet (slash commands, threads, the digest and the shortcut).
@@ -35,6 +36,7 @@ class Caller:
     editors: tuple[str, ...] = ()
     today: date = field(default_factory=date.today)
     shareable: bool = False  # offer a "Share in channel" button (Slack only)
+    tz: tzinfo = UTC  # the roadmap's time zone: where a day (as of, due, today) begins and ends
 
     @property
     def is_editor(self) -> bool:
@@ -208,7 +210,7 @@ def _help(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
 
 @command(
     "status",
-    "/roadmap status [cluster | STEP-ID]",
+    "/roadmap status [cluster | STEP-ID] [as of YYYY-MM-DD]",
     "progress of every cluster, one cluster's steps and pairs, or one step with its history",
     "/roadmap status security",
 )
@@ -219,6 +221,10 @@ def _status(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
 
 def _status_reply(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
     share = _share(caller, f"status {rest}".strip())
+    rest, as_of = split_as_of(rest)
+    if as_of is not None:
+        name, data = status_as_of(store, rest, as_of, tz=caller.tz, today=caller.today)
+        return Reply(render(name, dict(data, share=share)))
     if not rest:
         data = dict(title=store.roadmap.title(), clusters=store.roadmap.cluster_overview(), share=share)
         return Reply(render("status_overview.json.j2", data, memo=True))

@@ -81,6 +81,7 @@ class Services:
             editor=lambda: self.editors.is_editor(user_id),
             editors=self.editors.ids,
             today=datetime.now(self.settings.tz).date(),
+            tz=self.settings.tz,
             shareable=shareable,
         )
 

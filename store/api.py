@@ -8,6 +8,8 @@ per domain. Each domain lives in a module of its own; each call is one transacti
     store.digests        digest content, claims, schedules  store/digests.py
     store.transfer       import, export, seed            store/transfer.py
     store.search(text)   `find`                          store/search.py
+    store.asof           the roadmap at a past date      store/asof.py
+    store.timeline       developments per week (charts)  store/timeline.py
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from contextlib import contextmanager
 from sqlalchemy import Engine
 
 from store import search as search_module
+from store.asof import AsOf
 from store.base import Database
 from store.cache import ReadCache
 from store.developments import Developments
@@ -25,6 +28,7 @@ from store.digests import Digests
 from store.roadmap import Roadmap
 from store.steps import Steps
 from store.threads import ClusterThreads
+from store.timeline import Timelines
 from store.transfer import Transfer
 from store.views import SearchResult
 
@@ -40,6 +44,8 @@ class RoadmapStore:
         self.threads = ClusterThreads(self.db)
         self.digests = Digests(self.db)
         self.transfer = Transfer(self.db)
+        self.asof = AsOf(self.db)
+        self.timeline = Timelines(self.db)
 
     def ping(self) -> None:
         self.db.ping()

@@ -256,3 +256,50 @@ class ThreadSlot:
     cluster: str
     ts: str | None = None
     claim: str | None = None
+
+
+# -- as of a past date, the brief and the timeline --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AsOfState:
+    """A scope of the roadmap as it stood at the end of `day` (store/asof.py): its steps with their states then,
+    their reciprocal pairs, the developments known by then (newest first) and, for one step, its history."""
+
+    day: date
+    title: str
+    clusters: list[ClusterRef]
+    sides: list[SideView]
+    steps: list[StepView]
+    pairs: list[PairView]
+    developments: list[DevelopmentView]
+    history: list[ChangeView] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TimelineWeek:
+    """Developments of one cluster in one week, by the side of the step they name ("" for the cluster itself)."""
+
+    cluster: str
+    week: date  # the Monday
+    side: str
+    count: int
+
+
+@dataclass(frozen=True)
+class TimelineChange:
+    cluster: str
+    on: date
+    side: str
+    step: str
+    status: str
+
+
+@dataclass(frozen=True)
+class Timeline:
+    start: date  # the first Monday shown
+    weeks: int
+    clusters: list[ClusterRef]
+    sides: list[SideView]
+    counts: list[TimelineWeek]
+    changes: list[TimelineChange]
