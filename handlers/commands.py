@@ -12,11 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, tzinfo
 
+from handlers.asof import split_as_of, status_as_of
 from store.api import RoadmapStore
 from store.errors import Ambiguous, Invalid, NotFound, StoreError, StoreUnavailable
 from store.models import STATUSES
 from store.names import normalize_status, normalize_step_key, strip_control_chars
-from handlers.asof import split_as_of, status_as_of
 from templates import render
 
 # The one wording of each failure a user can meet (slash commands, threads, the digest and the shortcut).

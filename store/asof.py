@@ -63,14 +63,18 @@ class AsOf:
     def check(self, day: date, *, today: date, tz: tzinfo) -> None:
         """Refuse a date the roadmap cannot be shown at: in the future, or before its first fact."""
         if day > today:
-            raise Invalid(f"{day.isoformat()} is in the future; “as of” shows the roadmap at a past date (today is "
-                          f"{today.isoformat()})")
+            raise Invalid(
+                f"{day.isoformat()} is in the future; “as of” shows the roadmap at a past date (today is "
+                f"{today.isoformat()})"
+            )
         began = self.began(tz)
         if began is None:
             raise Invalid("the roadmap is empty, so there is nothing to show as of any date")
         if day < began:
-            raise Invalid(f"the roadmap did not exist on {day.isoformat()}: its first recorded fact is dated "
-                          f"{began.isoformat()}; pick a date from then on")
+            raise Invalid(
+                f"the roadmap did not exist on {day.isoformat()}: its first recorded fact is dated "
+                f"{began.isoformat()}; pick a date from then on"
+            )
 
     def state(
         self,
@@ -98,9 +102,15 @@ class AsOf:
             missing = wanted - set(rows)
             if missing:
                 rows.update({x.id: x for x in s.exec(select(Step).where(Step.id.in_(missing))).scalars()})
-            changes = s.exec(
-                select(StepChange).where(StepChange.step_id.in_(wanted)).order_by(StepChange.changed_at, StepChange.id)
-            ).scalars().all()
+            changes = (
+                s.exec(
+                    select(StepChange)
+                    .where(StepChange.step_id.in_(wanted))
+                    .order_by(StepChange.changed_at, StepChange.id)
+                )
+                .scalars()
+                .all()
+            )
             sides = {x.id: x for x in s.exec(select(Side)).scalars()}
             slugs = {c.id: c.slug for c in clusters}
             where = [Development.cluster_id == cluster_id] if cluster_id is not None else []
