@@ -212,7 +212,7 @@ def rebuild(step: Step, changes: list[StepChange], end: datetime) -> Step:
         else:
             after.setdefault(c.field, c)  # the first one after the day
     columns = Step.__table__.columns
-    copy = Step(**{name: getattr(step, name) for name in columns.keys()})
+    copy = Step(**{c.name: getattr(step, c.name) for c in columns})
     for name in set(before) | set(after):
         if name not in columns:
             continue  # a field this schema no longer (or not yet) has
