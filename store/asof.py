@@ -32,6 +32,7 @@ from store.views import (
     ClusterSummary,
     DevelopmentView,
     PairView,
+    PeriodChange,
     SideProgress,
     SideView,
     StepDetail,
@@ -125,6 +126,12 @@ class AsOf:
         views = {i: step_view(x, sides[x.side_id], slugs[x.cluster_id]) for i, x in rebuilt.items()}
         order = sorted(rebuilt.values(), key=lambda x: (_position(clusters, x.cluster_id), x.number, x.key))
         in_scope = {x.id for x in scope}
+        start = end_of_day(since - timedelta(days=1), tz) if since is not None else None
+        period = [
+            PeriodChange(views[c.step_id], _change_view(c))
+            for c in changes
+            if start is not None and c.step_id in in_scope and start <= c.changed_at < end
+        ]
         return AsOfState(
             day=day,
             title=title,
@@ -134,6 +141,7 @@ class AsOf:
             pairs=[PairView(views[a], views[b]) for a, b in pair_rows],
             developments=devs,
             history=hist,
+            changes=period,
         )
 
     def latest_on(self, day: date, *, tz: tzinfo) -> dict[str, date]:

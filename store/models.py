@@ -191,3 +191,6 @@ class DigestRun(SQLModel, table=True):
     attempts: int = 0
     error: str | None = Field(default=None, sa_column=Column(Text))
     message_ts: str | None = Field(default=None, max_length=32)
+    # The timeline chart of this digest: NULL (not yet), uploading, uploaded (detail: file id) or failed (reason).
+    chart_status: str | None = Field(default=None, max_length=16)
+    chart_detail: str | None = Field(default=None, sa_column=Column(Text))

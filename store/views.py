@@ -243,6 +243,8 @@ class DigestRunView:
     attempts: int
     error: str | None
     message_ts: str | None
+    chart_status: str | None = None
+    chart_detail: str | None = None
 
 
 @dataclass(frozen=True)
@@ -274,6 +276,14 @@ class AsOfState:
     pairs: list[PairView]
     developments: list[DevelopmentView]
     history: list[ChangeView] = field(default_factory=list)
+    # With `since`: the changes of the scope's steps from `since` to `day`, oldest first.
+    changes: list[PeriodChange] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PeriodChange:
+    step: StepView  # as it stood at the end of the as-of day
+    change: ChangeView
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,12 @@ limits.py    Slack's message limits kept (fit_limits, split_message, pack)
 render.py    template → message, thread or modal view (with the memo of identical status answers)
 terminal.py  a message as the console prints it
 plain.py     Slack mrkdwn → plain text
+document.py  template → Markdown document (the briefing note)
 """
 
+from templates.document import render_markdown
 from templates.plain import plain_text
 from templates.render import render, render_thread, render_view
 from templates.terminal import to_terminal
 
-__all__ = ["plain_text", "render", "render_thread", "render_view", "to_terminal"]
+__all__ = ["plain_text", "render", "render_markdown", "render_thread", "render_view", "to_terminal"]
