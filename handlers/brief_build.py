@@ -185,6 +185,8 @@ def _change(step: StepView, c: ChangeView, notes: _Notes, tz: tzinfo) -> Stateme
     text = f"{step.key} ({step.side.name}) {field_name} changed from {old} to {new}."
     if c.note:
         text += f" Note: {c.note}"
-    note = notes.cite(f"Roadmap audit history: {step.key} {field_name} changed by {c.actor}, "
-                      f"{c.changed_at.strftime('%Y-%m-%d %H:%M UTC')}")
+    note = notes.cite(
+        f"Roadmap audit history: {step.key} {field_name} changed by {c.actor}, "
+        f"{c.changed_at.strftime('%Y-%m-%d %H:%M UTC')}"
+    )
     return Statement(text, (note,), label=day_text(_local(c, tz)))

@@ -41,7 +41,9 @@ def filename(brief: Brief, fmt: str) -> str:
 
 
 def heading(brief: Brief) -> tuple[str, list[str]]:
-    lines = [f"Date: {day_text(brief.generated_on)}" + ("" if brief.is_current else f" · As of: {day_text(brief.as_of)}")]
+    lines = [
+        f"Date: {day_text(brief.generated_on)}" + ("" if brief.is_current else f" · As of: {day_text(brief.as_of)}")
+    ]
     lines.append(f"Scope: {brief.scope} · Period: {day_text(brief.since)} to {day_text(brief.as_of)}")
     return f"{brief.title} — briefing note", lines
 

@@ -27,8 +27,9 @@ def alt_text(timeline: Timeline) -> str:
     for c in timeline.clusters:
         n = sum(x.count for x in timeline.counts if x.cluster == c.slug)
         changes = sum(1 for x in timeline.changes if x.cluster == c.slug)
-        parts.append(f"{c.title}: {n} development{'s' if n != 1 else ''}, {changes} status change"
-                     f"{'s' if changes != 1 else ''}")
+        parts.append(
+            f"{c.title}: {n} development{'s' if n != 1 else ''}, {changes} status change{'s' if changes != 1 else ''}"
+        )
     head = f"Developments per week by cluster, {timeline.start.isoformat()} to {end.isoformat()}"
     return (head + ". " + "; ".join(parts) + ".")[:1000]
 
@@ -59,7 +60,7 @@ def timeline_png(timeline: Timeline) -> tuple[bytes, str]:
                 ax.bar(weeks, heights, bottom=bottom, color=colour, hatch=hatch, edgecolor="white", linewidth=0.5)
                 bottom = [a + b for a, b in zip(bottom, heights, strict=True)]
                 used.add(code)
-        top = max(bottom + [1])
+        top = max([*bottom, 1])
         for ch in (x for x in timeline.changes if x.cluster == c.slug):
             colour, _, marker = styles.get(ch.side, CLUSTER_STYLE)
             pos = (ch.on - timeline.start).days / 7 - 0.5
@@ -78,8 +79,15 @@ def timeline_png(timeline: Timeline) -> tuple[bytes, str]:
         if code in used
     ]
     handles += [
-        Line2D([], [], linestyle="", marker=styles[s.code][2], color=styles[s.code][0], markeredgecolor="black",
-               label=f"status change: {s.name}")
+        Line2D(
+            [],
+            [],
+            linestyle="",
+            marker=styles[s.code][2],
+            color=styles[s.code][0],
+            markeredgecolor="black",
+            label=f"status change: {s.name}",
+        )
         for s in timeline.sides
         if f"change:{s.code}" in used
     ]

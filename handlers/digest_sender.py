@@ -8,7 +8,10 @@ Exactly once, in this order:
 3. post the missing parts with a client that retries only 429 (nothing was posted; Retry-After honoured);
    after a 5xx or a connection error the message may have gone out anyway, so the marker is checked before
    posting again (docs/stack-traps.md, slack_sdk), with a short backoff between tries;
-4. record the outcome: sent with the first message's ts, or failed with the reason. A failed slot is retried
+4. upload the timeline chart into the digest's thread, once per slot: the attempt that wins the compare-and-set
+   on digest_run.chart_status uploads it, so a retry (or a second worker) never uploads a second one. A chart
+   that fails is logged and recorded; the digest's text stands;
+5. record the outcome: sent with the first message's ts, or failed with the reason. A failed slot is retried
    by a later tick (with backoff) while it is within the grace period.
 """
 
@@ -28,7 +31,9 @@ from zoneinfo import ZoneInfo
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from handlers.chart import timeline_png
 from handlers.context import HandlerSettings, digest_defaults
+from handlers.uploads import upload
 from store.api import RoadmapStore
 from store.schedule import ScheduleError, Target, due_slot, period_of
 from store.views import DigestRunView
@@ -43,6 +48,7 @@ DEVELOPMENTS_PER_CLUSTER = 15
 # Pairs, overdue and stale steps listed per cluster; beyond that the digest gives the exact count and a pointer.
 ITEMS_PER_LIST = 15
 HISTORY_PAGES = 5
+CHART_WEEKS = 12
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,7 @@ class DigestSender:
         worker: str | None = None,
         backoff: Sequence[float] = (2.0, 10.0),
         sleep: Callable[[float], None] = time.sleep,
+        chart: bool = True,
     ):
         self.settings = settings
         self.store = store
@@ -84,6 +91,7 @@ class DigestSender:
         self.backoff = tuple(backoff)
         self.sleep = sleep
         self.grace = timedelta(hours=settings.digest_grace_hours)
+        self.chart = chart  # upload the timeline chart with each digest
 
     # -- what and where ----------------------------------------------------------------------------------------
     def targets(self) -> list[Target]:
@@ -187,11 +195,47 @@ class DigestSender:
         except Exception as exc:  # a bug or the store: still recorded, so the slot is retried, not lost
             log.exception("digest for %s (%s) crashed", channel, period)
             return self._failed(claim, f"internal error: {exc!r}", parts)
+        if self.chart and parent:
+            self._upload_chart(claim, parent, now, timezone)
         if not self.store.digests.finish(claim, now=datetime.now(UTC), message_ts=parent):
             # Another worker took the claim over as stale; it checks Slack's markers, so nothing is doubled.
             log.warning("digest for %s (%s): claim was taken over before the outcome was recorded", channel, period)
         log.info("digest for %s (%s) sent in %d part(s), attempt %d", channel, period, parts, claim.attempts)
         return Outcome(channel, period, "sent", parent, parts)
+
+    def _upload_chart(self, claim: DigestRunView, parent: str, now: datetime, timezone: str | None) -> None:
+        """The timeline chart in the digest's thread, once per slot (digest_run.chart_status is the claim). Never
+        raises: whatever happens to the chart, the digest has gone out."""
+        try:
+            if not self.store.digests.claim_chart(claim):
+                return  # uploaded (or being uploaded) by an earlier attempt of this slot
+        except Exception:
+            log.exception(
+                "digest for %s (%s): could not claim the chart; not uploading it", claim.channel, claim.period
+            )
+            return
+        try:
+            tz = ZoneInfo(timezone or self._timezone(claim.channel))
+            today = now.astimezone(tz).date()
+            png, alt = timeline_png(self.store.timeline.weekly(today=today, tz=tz, weeks=CHART_WEEKS))
+            done = upload(
+                self.poster,
+                channel=claim.channel,
+                content=png,
+                filename=f"roadmap-timeline-{today.isoformat()}.png",
+                title=f"Roadmap timeline, the {CHART_WEEKS} weeks to {today.isoformat()}",
+                comment=f"📈 The last {CHART_WEEKS} weeks: developments per cluster per week, status changes marked.",
+                alt_text=alt,
+                thread_ts=parent,
+            )
+        except Exception as exc:
+            log.warning("digest for %s (%s): the chart was not uploaded: %s", claim.channel, claim.period, exc)
+            try:
+                self.store.digests.finish_chart(claim, error=str(exc) or repr(exc))
+            except Exception:
+                log.exception("digest for %s (%s): could not record the chart failure", claim.channel, claim.period)
+            return
+        self.store.digests.finish_chart(claim, file_id=done.file_id)
 
     def _failed(self, claim: DigestRunView, reason: str, parts: int) -> Outcome:
         log.error(

@@ -3,7 +3,7 @@ here, once; the Slack listener and the console both answer through this module, 
 
 from __future__ import annotations
 
-from handlers import digest, threads  # noqa: F401  (they register the Slack side of Slack-only commands)
+from handlers import brief, digest, threads  # noqa: F401  (they register the Slack side of Slack-only commands)
 from handlers.commands import COMMANDS, Caller, Command, find_command, run_command
 
 __all__ = ["COMMANDS", "Caller", "Command", "find_command", "run_command"]

@@ -272,8 +272,10 @@ class Digests:
 
     def finish_chart(self, run: DigestRunView, *, file_id: str | None = None, error: str | None = None) -> None:
         """Record how the chart upload ended: uploaded (with Slack's file id) or failed (with the reason)."""
-        values = dict(chart_status="failed", chart_detail=(error or "")[:2000]) if error else dict(
-            chart_status="uploaded", chart_detail=file_id
+        values = (
+            dict(chart_status="failed", chart_detail=(error or "")[:2000])
+            if error
+            else dict(chart_status="uploaded", chart_detail=file_id)
         )
         with self.db.session(write=True) as s:
             s.exec(update(DigestRun).where(DigestRun.id == run.id).values(**values))
