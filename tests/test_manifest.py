@@ -34,5 +34,6 @@ def test_events_and_scopes_cover_what_the_bot_does():
         "groups:history",  # the same in private channels
         "reactions:write",  # receipts
         "usergroups:read",  # ROADMAP_EDITORS with S… ids
+        "files:write",  # files_upload_v2: the brief, the chart, the digest's chart
     }
     assert needed <= set(MANIFEST["oauth_config"]["scopes"]["bot"])
