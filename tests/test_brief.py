@@ -140,6 +140,7 @@ def test_markdown_footnotes_all_resolve_and_user_text_cannot_format(brief):
     assert refs and refs == defs == {str(f.number) for f in brief.footnotes}
     assert r"see \*this\* \[link\](https://evil.example) \<!channel\>" in text
     assert "<https://belta.example/visit>" in text
+    assert re.search(r"^United States \d+/6 done · Belarus \d+/4 done · NATO", text, re.M)
     assert text.startswith("# U.S.–Belarus normalisation roadmap — briefing note")
 
 
