@@ -19,6 +19,9 @@ from tests.slack_requests import answer
 from tests.test_digest import MONDAY_0900, digests, make_sender
 
 CHANNEL = "C0TEAM"
+# Building a document or a chart runs after the answer; the first matplotlib import in a process builds its font
+# cache, which on a loaded machine takes seconds. A generous deadline for the poll, not a timing assertion.
+WAIT = 60.0
 
 
 def ask(web, fake_slack, text: str) -> dict:
@@ -26,12 +29,12 @@ def ask(web, fake_slack, text: str) -> dict:
 
 
 def shared(fake_slack, count: int = 1) -> list[dict]:
-    fake_slack.wait_for("files.completeUploadExternal", count=count)
+    fake_slack.wait_for("files.completeUploadExternal", count=count, timeout=WAIT)
     return list(fake_slack.files)
 
 
 def said(fake_slack) -> str:
-    (note,) = fake_slack.wait_for("response_url")
+    (note,) = fake_slack.wait_for("response_url", timeout=WAIT)
     assert_valid_message({"text": note.body["text"], "blocks": note.body["blocks"]})
     return note.body["text"]
 
