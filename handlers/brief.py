@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, tzinfo
 
@@ -59,7 +60,9 @@ def parse_brief_args(text: str, fmt: str | None = None) -> BriefArgs:
     return BriefArgs(" ".join(words) or None, found.get("since"), found.get("as_of"), fmt or DEFAULT_FORMAT)
 
 
-def brief_for(store: RoadmapStore, args: BriefArgs, *, today: date, tz: tzinfo, progress=None) -> Brief:
+def brief_for(
+    store: RoadmapStore, args: BriefArgs, *, today: date, tz: tzinfo, progress: Callable[[int, int], None] | None = None
+) -> Brief:
     return build_brief(
         store, today=today, tz=tz, cluster=args.cluster, since=args.since, as_of=args.as_of, progress=progress
     )

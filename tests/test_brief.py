@@ -229,3 +229,10 @@ def test_cli_writes_the_chart(local_env, capsys):
     assert cli.main(["chart", "security", "-o", str(out)]) == 0
     assert Image.open(out).format == "PNG"
     assert "Developments per week" in capsys.readouterr().err
+
+
+def test_cli_shows_a_progress_bar_on_a_terminal(local_env, capsys, monkeypatch):
+    monkeypatch.setattr(cli.sys.stderr, "isatty", lambda: True)
+    assert cli.main(["brief", "--format", "md", "-o", str(local_env / "b.md")]) == 0
+    err = capsys.readouterr().err
+    assert "\rclusters [###....." in err and "clusters [####################] 6/6\n" in err
