@@ -127,14 +127,19 @@ def _cluster(state: AsOfState, notes: _Notes, since: date, tz: tzinfo) -> BriefC
         for x in sorted(state.steps, key=lambda x: (x.due_on or state.day, x.key))
         if x.overdue(state.day)
     ]
-    events = [(d.occurred_on, 0, _event(d, notes)) for d in state.developments if d.occurred_on >= since]
-    events += [(_local(ch.change, tz), 1, _change(ch.step, ch.change, notes, tz)) for ch in state.changes]
+    # Oldest first, and cited in that order, so footnote numbers follow the reading order.
+    dated = [(d.occurred_on, 0, i, d) for i, d in enumerate(state.developments) if d.occurred_on >= since]
+    dated += [(_local(ch.change, tz), 1, i, ch) for i, ch in enumerate(state.changes)]
+    events = [
+        _event(x, notes) if kind == 0 else _change(x.step, x.change, notes, tz)
+        for _, kind, _, x in sorted(dated, key=lambda e: (e[0], e[1], -e[2] if e[1] == 0 else e[2]))
+    ]
     return BriefCluster(
         c,
         side_progress(state.sides, state.steps),
         [p for p in pairs if p is not None],
         overdue,
-        [s for _, _, s in sorted(events, key=lambda e: (e[0], e[1]))],
+        events,
     )
 
 

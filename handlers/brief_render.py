@@ -5,11 +5,15 @@ numbered, with their links. The timeline chart, when given, goes under the title
 from __future__ import annotations
 
 import io
+import logging
 from functools import cache
 from pathlib import Path
 
 from handlers.brief_build import Brief, Statement, day_text
 from templates import render_markdown
+
+# fpdf2 subsets the embedded font through fontTools, which logs every glyph list at INFO.
+logging.getLogger("fontTools").setLevel(logging.WARNING)
 
 FORMATS = ("md", "docx", "pdf")
 MIME = {

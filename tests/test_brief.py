@@ -58,6 +58,10 @@ def test_every_statement_cites_a_source_and_every_footnote_is_cited(brief):
     assert numbers == list(range(1, len(numbers) + 1))
     assert cited(brief) == set(numbers)
     assert all(f.text.strip() for f in brief.footnotes)
+    first_seen = list(dict.fromkeys(n for s in statements for n in s.notes))
+    assert first_seen == sorted(first_seen), "footnotes are numbered in reading order"
+    dates = [s.label for s in brief.clusters[0].events]
+    assert dates[0] == "1 Feb 2026" and dates[-1] == "30 Apr 2026"  # oldest first
 
 
 def test_steps_cite_their_brief_footnote_and_events_their_link(brief):
