@@ -8,11 +8,11 @@ Exactly once, in this order:
 3. post the missing parts with a client that retries only 429 (nothing was posted; Retry-After honoured);
    after a 5xx or a connection error the message may have gone out anyway, so the marker is checked before
    posting again (docs/stack-traps.md, slack_sdk), with a short backoff between tries;
-4. upload the timeline chart into the digest's thread, once per slot: the attempt that wins the compare-and-set
-   on digest_run.chart_status uploads it, so a retry (or a second worker) never uploads a second one. A chart
-   that fails is logged and recorded; the digest's text stands;
-5. record the outcome: sent with the first message's ts, or failed with the reason. A failed slot is retried
-   by a later tick (with backoff) while it is within the grace period.
+4. record the outcome: sent with the first message's ts, or failed with the reason. A failed slot is retried
+   by a later tick (with backoff) while it is within the grace period;
+5. once sent, upload the timeline chart into the digest's thread, once per slot: the attempt that wins the
+   compare-and-set on digest_run.chart_status uploads it, so a retry, a stale takeover or a second worker never
+   uploads a second one. A chart that fails is logged and recorded; the digest's text stands.
 """
 
 from __future__ import annotations
@@ -158,24 +158,45 @@ class DigestSender:
             return None  # sent already, being sent by another worker, or backing off after a failure
         return self.deliver(claim, now, target.timezone)
 
-    def send_now(self, channel: str, now: datetime | None = None) -> Outcome:
+    def send_now(
+        self, channel: str, now: datetime | None = None, on_done: Callable[[Outcome], None] | None = None
+    ) -> Outcome:
         """An unscheduled digest (`/roadmap digest now`, `roadmap digest send`); once per channel and minute,
-        so a double-submitted command posts once."""
+        so a double-submitted command posts once. `on_done` hears the outcome as soon as the text is out,
+        before the chart is drawn and uploaded."""
         now = now or datetime.now(UTC)
         period = "manual/" + now.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
         claim = self.store.digests.claim(
             channel, period, self._worker(), now=now, stale_after=STALE_CLAIM, retry_after=lambda _: timedelta(0)
         )
         if claim is None:
-            return Outcome(channel, period, "skipped", error="a digest was already posted there in this minute")
-        return self.deliver(claim, now)
+            outcome = Outcome(channel, period, "skipped", error="a digest was already posted there in this minute")
+            if on_done:
+                on_done(outcome)
+            return outcome
+        return self.deliver(claim, now, on_done=on_done)
 
     def _worker(self) -> str:
         return f"{self.worker}:{threading.current_thread().name}"[:120]
 
     # -- how ---------------------------------------------------------------------------------------------------
-    def deliver(self, claim: DigestRunView, now: datetime, timezone: str | None = None) -> Outcome:
-        """Post the claimed digest (only the parts not already in Slack) and record the outcome."""
+    def deliver(
+        self,
+        claim: DigestRunView,
+        now: datetime,
+        timezone: str | None = None,
+        on_done: Callable[[Outcome], None] | None = None,
+    ) -> Outcome:
+        """Post the claimed digest (only the parts not already in Slack), record the outcome, tell `on_done`, and
+        then upload the chart (after the outcome is recorded, so the chart never delays or fails the digest)."""
+        outcome = self._deliver_text(claim, now, timezone)
+        if on_done:
+            on_done(outcome)
+        if self.chart and outcome.status == "sent" and outcome.message_ts:
+            self._upload_chart(claim, outcome.message_ts, now, timezone)
+        return outcome
+
+    def _deliver_text(self, claim: DigestRunView, now: datetime, timezone: str | None) -> Outcome:
         channel, period = claim.channel, claim.period
         parts = 0
         try:
@@ -195,8 +216,6 @@ class DigestSender:
         except Exception as exc:  # a bug or the store: still recorded, so the slot is retried, not lost
             log.exception("digest for %s (%s) crashed", channel, period)
             return self._failed(claim, f"internal error: {exc!r}", parts)
-        if self.chart and parent:
-            self._upload_chart(claim, parent, now, timezone)
         if not self.store.digests.finish(claim, now=datetime.now(UTC), message_ts=parent):
             # Another worker took the claim over as stale; it checks Slack's markers, so nothing is doubled.
             log.warning("digest for %s (%s): claim was taken over before the outcome was recorded", channel, period)

@@ -152,20 +152,47 @@ def test_a_retried_digest_uploads_its_chart_once(settings, store, fake_slack):
     assert retried.status == "sent" and len(charts(fake_slack)) == 1
 
 
-def test_a_worker_that_crashed_after_the_chart_does_not_get_a_second_one(settings, store, fake_slack, monkeypatch):
+def test_a_stale_takeover_uploads_the_chart_once(settings, store, fake_slack, monkeypatch):
+    # The first worker posts the digest and dies before recording it: no chart yet (it follows the outcome).
     first = make_sender(settings, store, worker="first")
     real_finish = store.digests.finish
     monkeypatch.setattr(store.digests, "finish", lambda *a, **k: (_ for _ in ()).throw(SystemExit("crash")))
     with pytest.raises(SystemExit):
         first.run_due(now=MONDAY_0900)
-    assert len(charts(fake_slack)) == 1 and len(digests(fake_slack)) == 1
+    assert charts(fake_slack) == [] and len(digests(fake_slack)) == 1
     monkeypatch.setattr(store.digests, "finish", real_finish)
     second = make_sender(settings, store, worker="second")
     (outcome,) = second.run_due(now=MONDAY_0900 + timedelta(minutes=15))  # the claim went stale
     assert outcome.status == "sent"
-    assert len(charts(fake_slack)) == 1 and len(digests(fake_slack)) == 1
+    assert len(charts(fake_slack)) == 1 and len(digests(fake_slack)) == 1  # nothing reposted, one chart
     run = store.digests.runs("CDIGEST")[0]
     assert (run.status, run.attempts, run.chart_status) == ("sent", 2, "uploaded")
+
+
+def test_a_chart_upload_that_crashed_before_being_recorded_is_never_repeated(settings, store, fake_slack, monkeypatch):
+    sender = make_sender(settings, store)
+    real = store.digests.finish_chart
+    monkeypatch.setattr(store.digests, "finish_chart", lambda *a, **k: (_ for _ in ()).throw(SystemExit("crash")))
+    with pytest.raises(SystemExit):
+        sender.run_due(now=MONDAY_0900)
+    assert len(charts(fake_slack)) == 1
+    monkeypatch.setattr(store.digests, "finish_chart", real)
+    run = store.digests.runs("CDIGEST")[0]
+    assert run.chart_status == "uploading"
+    # Whoever holds the same claim and tries the chart again (a takeover, a second worker) finds it taken.
+    sender._upload_chart(run, run.message_ts or "1.0", MONDAY_0900, None)
+    assert len(charts(fake_slack)) == 1
+
+
+def test_digest_now_is_answered_before_the_chart(web, fake_slack):
+    answer(web, "digest now", channel="C100", response_url=fake_slack.response_url())
+    (done,) = fake_slack.wait_for("response_url", timeout=WAIT)
+    assert "Digest posted to <#CDIGEST>" in done.body["text"]
+    (chart,) = shared(fake_slack)
+    assert chart["channel"] == "CDIGEST" and chart["thread_ts"]
+    first = next(i for i, c in enumerate(fake_slack.calls) if c.method == "response_url")
+    upload = next(i for i, c in enumerate(fake_slack.calls) if c.method == "files.getUploadURLExternal")
+    assert first < upload
 
 
 @pytest.mark.parametrize(
