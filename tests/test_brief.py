@@ -81,8 +81,9 @@ def test_steps_cite_their_brief_footnote_and_events_their_link(brief):
 
 def test_a_slack_development_cites_its_permalink(store):
     slack = SlackMessage("C1", "1.000100", "https://policy.slack.com/archives/C1/p1000100")
-    store.developments.record(text="Zq from Slack", author="U1", cluster="security", slack=slack)
-    b = build_brief(store, today=date.today(), tz=NY, cluster="security")
+    today = datetime.now(NY).date()  # the store's default date runs ahead (UTC+14): name the day
+    store.developments.record(text="Zq from Slack", author="U1", cluster="security", slack=slack, occurred_on=today)
+    b = build_brief(store, today=today, tz=NY, cluster="security")
     (n,) = next(s for s in b.clusters[0].events if "Zq from Slack" in s.text).notes
     assert b.footnotes[n - 1].url == "https://policy.slack.com/archives/C1/p1000100"
 
