@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     sock.set_defaults(func=cmd_socket)
 
     _add_digest_commands(sub)
+    _add_brief_commands(sub)
     return p
 
 
@@ -104,6 +105,7 @@ def _caller(settings: Settings, args):
         editor=editor,
         editors=settings.editors,
         today=today,
+        tz=settings.tz,
         roadmap=args.roadmap,
         web_base=settings.roadmap_base_url,
         watch_allow_private=settings.watch_allow_private,
@@ -286,4 +288,94 @@ def cmd_clock(args, settings: Settings) -> int:
     sender = DigestSender(settings, store, clients.poster, clients.reader)
     poller = WatchPoller(settings, store, clients.poster, Fetcher(allow_private=settings.watch_allow_private))
     Clock(sender, timezone=settings.timezone, outbox=OutboxWorker(services), poller=poller).run()
+    return 0
+
+
+# -- brief and chart -------------------------------------------------------------------------------------------
+
+
+def _add_brief_commands(sub) -> None:
+    br = sub.add_parser(
+        "brief",
+        help="write the briefing note: roadmap brief [cluster] [since DATE] [as of DATE] --format pdf -o FILE",
+    )
+    br.add_argument("words", nargs="*", help="[cluster] [since YYYY-MM-DD] [as of YYYY-MM-DD], as in Slack")
+    br.add_argument("--format", choices=["md", "docx", "pdf"], default=None, help="document format (default: pdf)")
+    br.add_argument("-o", "--output", help="file to write (default: a name from the scope and date; - for stdout)")
+    br.set_defaults(func=cmd_brief)
+    ch = sub.add_parser("chart", help="write the timeline chart (PNG): roadmap chart [cluster] -o FILE.png")
+    ch.add_argument("cluster", nargs="?")
+    ch.add_argument("-o", "--output", default="roadmap-timeline.png", help="PNG file to write")
+    ch.set_defaults(func=cmd_chart)
+
+
+def _progress_line(label: str):
+    """A one-line progress bar on stderr (only where a person watches it)."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        filled = int(20 * done / max(total, 1))
+        end = "\n" if done >= total else ""
+        sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (20 - filled)}] {done}/{total}{end}")
+        sys.stderr.flush()
+
+    return show
+
+
+def _refused(exc) -> int:
+    from handlers.commands import sentence
+
+    print(f"roadmap: {sentence(str(exc))}", file=sys.stderr)
+    if getattr(exc, "choices", None):
+        print(f"valid choices: {', '.join(exc.choices)}", file=sys.stderr)
+    return 1
+
+
+def cmd_brief(args, settings: Settings) -> int:
+    from handlers.brief import brief_document, brief_for, parse_brief_args
+    from handlers.brief_render import filename
+    from store.errors import StoreError
+
+    store = _store(settings)
+    try:
+        parsed = parse_brief_args(" ".join(args.words), args.format)
+        today = datetime.now(settings.tz).date()
+        brief = brief_for(store, parsed, today=today, tz=settings.tz, progress=_progress_line("clusters"))
+    except StoreError as exc:
+        return _refused(exc)
+    out = args.output or filename(brief, parsed.fmt)
+    chart_name = "" if out == "-" else Path(out).with_suffix(".png").name
+    content = brief_document(store, brief, parsed.fmt, tz=settings.tz, chart_name=chart_name)
+    if out == "-":
+        sys.stdout.buffer.write(content)
+        return 0
+    Path(out).write_bytes(content)
+    if parsed.fmt == "md":  # Markdown links the chart as a file beside it
+        from handlers.brief import chart_for
+
+        Path(out).with_suffix(".png").write_bytes(chart_for(store, brief, tz=settings.tz)[0])
+    counts = brief.counts()
+    print(
+        f"wrote {out}: {brief.scope}, as of {brief.as_of.isoformat()}, {counts['pairs']} open pairs, "
+        f"{counts['overdue']} overdue, {counts['events']} events, {len(brief.footnotes)} sources",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_chart(args, settings: Settings) -> int:
+    from handlers.brief import CHART_WEEKS
+    from handlers.chart import timeline_png
+    from store.errors import StoreError
+
+    store = _store(settings)
+    try:
+        slug = store.roadmap.resolve_cluster(args.cluster).slug if args.cluster else None
+    except StoreError as exc:
+        return _refused(exc)
+    today = datetime.now(settings.tz).date()
+    png, alt = timeline_png(store.timeline.weekly(today=today, tz=settings.tz, weeks=CHART_WEEKS, cluster=slug))
+    Path(args.output).write_bytes(png)
+    print(f"wrote {args.output}: {alt}", file=sys.stderr)
     return 0

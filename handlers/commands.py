@@ -10,8 +10,9 @@ import difflib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, tzinfo
 
+from handlers.asof import split_as_of, status_as_of
 from handlers.web_urls import cluster_url, overview_url, roadmap_base, step_url
 from store.api import RoadmapStore
 from store.errors import Ambiguous, Invalid, NotFound, RoadmapNotChosen, StoreError, StoreUnavailable
@@ -40,6 +41,7 @@ class Caller:
     web_base: str | None = None  # ROADMAP_BASE_URL: status answers link to their web page when it is set
     # ROADMAP_WATCH_ALLOW_PRIVATE: `watch add` may name internal addresses (the fetcher checks again, by DNS).
     watch_allow_private: bool = False
+    tz: tzinfo = UTC  # the roadmap's time zone: where a day (as of, due, today) begins and ends
 
     @property
     def is_editor(self) -> bool:
@@ -261,7 +263,7 @@ def _help(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
 
 @command(
     "status",
-    "/roadmap status [cluster | STEP-ID]",
+    "/roadmap status [cluster | STEP-ID] [as of YYYY-MM-DD]",
     "progress of every cluster, one cluster's steps and pairs, or one step with its history",
     "/roadmap status security",
 )
@@ -280,6 +282,10 @@ def _web_base(store: RoadmapStore, caller: Caller) -> str | None:
 
 def _status_reply(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
     share = share_command(caller, f"status {rest}".strip())
+    rest, as_of = split_as_of(rest)
+    if as_of is not None:
+        name, data = status_as_of(store, rest, as_of, tz=caller.tz, today=caller.today)
+        return Reply(render(name, dict(data, share=share)))
     base = _web_base(store, caller)
     if not rest:
         data = dict(title=store.roadmap.title(), clusters=store.roadmap.cluster_overview(), share=share)

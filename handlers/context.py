@@ -91,6 +91,7 @@ class Services:
             editor=lambda: self.editors.is_editor(user_id),
             editors=self.editors.ids,
             today=datetime.now(self.settings.tz).date(),
+            tz=self.settings.tz,
             shareable=shareable,
             web_base=self.settings.roadmap_base_url,
             watch_allow_private=self.settings.watch_allow_private,

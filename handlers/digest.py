@@ -85,10 +85,12 @@ def _now(ack, respond, services: Services, sender: DigestSender, channel: str | 
         return ack(**error("There is no channel to post the digest to.", hint=_USAGE).slack_payload())
     ack(**render("digest_notice.json.j2", dict(kind="posting", channel=target)), response_type="ephemeral")
 
-    def post() -> None:
-        outcome = sender.send_now(target)
+    def tell(outcome) -> None:  # as soon as the text is out, before the chart
         data = dict(kind=outcome.status, channel=target, parts=outcome.parts, error=outcome.error)
         respond(**render("digest_notice.json.j2", data), response_type="ephemeral", replace_original=False)
+
+    def post() -> None:
+        sender.send_now(target, on_done=tell)
 
     services.after_response(post, "digest now")
 

@@ -9,7 +9,10 @@ Exactly once, in this order:
    after a 5xx or a connection error the message may have gone out anyway, so the marker is checked before
    posting again (docs/stack-traps.md, slack_sdk), with a short backoff between tries;
 4. record the outcome: sent with the first message's ts, or failed with the reason. A failed slot is retried
-   by a later tick (with backoff) while it is within the grace period.
+   by a later tick (with backoff) while it is within the grace period;
+5. once sent, upload the timeline chart into the digest's thread, once per slot: the attempt that wins the
+   compare-and-set on digest_run.chart_status uploads it, so a retry, a stale takeover or a second worker never
+   uploads a second one. A chart that fails is logged and recorded; the digest's text stands.
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from zoneinfo import ZoneInfo
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from handlers.chart import timeline_png
 from handlers.context import HandlerSettings, digest_defaults
+from handlers.uploads import upload
 from store.api import RoadmapStore
 from store.errors import StoreError
 from store.schedule import ScheduleError, Target, due_slot, period_of
@@ -44,6 +49,7 @@ DEVELOPMENTS_PER_CLUSTER = 15
 # Pairs, overdue and stale steps listed per cluster; beyond that the digest gives the exact count and a pointer.
 ITEMS_PER_LIST = 15
 HISTORY_PAGES = 5
+CHART_WEEKS = 12
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,7 @@ class DigestSender:
         worker: str | None = None,
         backoff: Sequence[float] = (2.0, 10.0),
         sleep: Callable[[float], None] = time.sleep,
+        chart: bool = True,
     ):
         self.settings = settings
         self.store = store
@@ -85,6 +92,7 @@ class DigestSender:
         self.backoff = tuple(backoff)
         self.sleep = sleep
         self.grace = timedelta(hours=settings.digest_grace_hours)
+        self.chart = chart  # upload the timeline chart with each digest
 
     # -- what and where ----------------------------------------------------------------------------------------
     def targets(self) -> list[Target]:
@@ -159,24 +167,45 @@ class DigestSender:
             return None  # sent already, being sent by another worker, or backing off after a failure
         return self.deliver(claim, now, target.timezone)
 
-    def send_now(self, channel: str, now: datetime | None = None) -> Outcome:
+    def send_now(
+        self, channel: str, now: datetime | None = None, on_done: Callable[[Outcome], None] | None = None
+    ) -> Outcome:
         """An unscheduled digest (`/roadmap digest now`, `roadmap digest send`); once per channel and minute,
-        so a double-submitted command posts once."""
+        so a double-submitted command posts once. `on_done` hears the outcome as soon as the text is out,
+        before the chart is drawn and uploaded."""
         now = now or datetime.now(UTC)
         period = "manual/" + now.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
         claim = self.store.digests.claim(
             channel, period, self._worker(), now=now, stale_after=STALE_CLAIM, retry_after=lambda _: timedelta(0)
         )
         if claim is None:
-            return Outcome(channel, period, "skipped", error="a digest was already posted there in this minute")
-        return self.deliver(claim, now)
+            outcome = Outcome(channel, period, "skipped", error="a digest was already posted there in this minute")
+            if on_done:
+                on_done(outcome)
+            return outcome
+        return self.deliver(claim, now, on_done=on_done)
 
     def _worker(self) -> str:
         return f"{self.worker}:{threading.current_thread().name}"[:120]
 
     # -- how ---------------------------------------------------------------------------------------------------
-    def deliver(self, claim: DigestRunView, now: datetime, timezone: str | None = None) -> Outcome:
-        """Post the claimed digest (only the parts not already in Slack) and record the outcome."""
+    def deliver(
+        self,
+        claim: DigestRunView,
+        now: datetime,
+        timezone: str | None = None,
+        on_done: Callable[[Outcome], None] | None = None,
+    ) -> Outcome:
+        """Post the claimed digest (only the parts not already in Slack), record the outcome, tell `on_done`, and
+        then upload the chart (after the outcome is recorded, so the chart never delays or fails the digest)."""
+        outcome = self._deliver_text(claim, now, timezone)
+        if on_done:
+            on_done(outcome)
+        if self.chart and outcome.status == "sent" and outcome.message_ts:
+            self._upload_chart(claim, outcome.message_ts, now, timezone)
+        return outcome
+
+    def _deliver_text(self, claim: DigestRunView, now: datetime, timezone: str | None) -> Outcome:
         channel, period = claim.channel, claim.period
         parts = 0
         try:
@@ -201,6 +230,40 @@ class DigestSender:
             log.warning("digest for %s (%s): claim was taken over before the outcome was recorded", channel, period)
         log.info("digest for %s (%s) sent in %d part(s), attempt %d", channel, period, parts, claim.attempts)
         return Outcome(channel, period, "sent", parent, parts)
+
+    def _upload_chart(self, claim: DigestRunView, parent: str, now: datetime, timezone: str | None) -> None:
+        """The timeline chart in the digest's thread, once per slot (digest_run.chart_status is the claim). Never
+        raises: whatever happens to the chart, the digest has gone out."""
+        try:
+            if not self.store.digests.claim_chart(claim):
+                return  # uploaded (or being uploaded) by an earlier attempt of this slot
+        except Exception:
+            log.exception(
+                "digest for %s (%s): could not claim the chart; not uploading it", claim.channel, claim.period
+            )
+            return
+        try:
+            tz = ZoneInfo(timezone or self._timezone(claim.channel))
+            today = now.astimezone(tz).date()
+            png, alt = timeline_png(self.store.timeline.weekly(today=today, tz=tz, weeks=CHART_WEEKS))
+            done = upload(
+                self.poster,
+                channel=claim.channel,
+                content=png,
+                filename=f"roadmap-timeline-{today.isoformat()}.png",
+                title=f"Roadmap timeline, the {CHART_WEEKS} weeks to {today.isoformat()}",
+                comment=f"📈 The last {CHART_WEEKS} weeks: developments per cluster per week, status changes marked.",
+                alt_text=alt,
+                thread_ts=parent,
+            )
+        except Exception as exc:
+            log.warning("digest for %s (%s): the chart was not uploaded: %s", claim.channel, claim.period, exc)
+            try:
+                self.store.digests.finish_chart(claim, error=str(exc) or repr(exc))
+            except Exception:
+                log.exception("digest for %s (%s): could not record the chart failure", claim.channel, claim.period)
+            return
+        self.store.digests.finish_chart(claim, file_id=done.file_id)
 
     def _failed(self, claim: DigestRunView, reason: str, parts: int) -> Outcome:
         log.error(

@@ -25,8 +25,8 @@ from handlers.slack_api import post_to_response_url
 from store.api import RoadmapStore
 from store.developments import SlackMessage
 from store.errors import Invalid, NotFound, StoreError, StoreUnavailable
-from store.views import WatchDecision
 from store.watch import DEFAULT_INTERVAL_SECONDS
+from store.watch_views import WatchDecision
 from templates import render
 
 log = logging.getLogger(__name__)

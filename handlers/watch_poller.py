@@ -21,7 +21,7 @@ from handlers.context import HandlerSettings
 from handlers.fetch import Fetcher, FetchError
 from store.api import RoadmapStore
 from store.errors import StoreUnavailable
-from store.views import WatchSourceView
+from store.watch_views import WatchSourceView
 from templates import render
 
 log = logging.getLogger(__name__)

@@ -16,6 +16,8 @@ per domain. Each domain lives in a module of its own; each call is one transacti
     store.home           App Home prefs, follows         store/home.py
     store.cards          cluster cards, canvases, a channel's default cluster  store/cards.py
     store.search(text)   `find`                          store/search.py
+    store.asof           the roadmap at a past date      store/asof.py
+    store.timeline       developments per week (charts)  store/timeline.py
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from contextlib import contextmanager
 from sqlalchemy import Engine
 
 from store import search as search_module
+from store.asof import AsOf
 from store.base import Database
 from store.cache import ReadCache
 from store.cards import Cards
@@ -40,6 +43,7 @@ from store.roadmaps import Roadmaps, Scope
 from store.sequencing import Sequencing
 from store.steps import Steps
 from store.threads import ClusterThreads
+from store.timeline import Timelines
 from store.transfer import Transfer
 from store.views import SearchResult
 from store.watch import Watch
@@ -68,6 +72,8 @@ class RoadmapStore:
         self.watch = Watch(self.db, self.scope)
         self.home = _shared.home if _shared else HomeState(self.db)
         self.cards = _shared.cards if _shared else Cards(self.db)
+        self.asof = AsOf(self.db, self.scope)
+        self.timeline = Timelines(self.db, self.scope)
 
     def scoped(self, roadmap_id: int) -> RoadmapStore:
         """The same store acting on one roadmap (sharing the engine and the read cache)."""

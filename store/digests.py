@@ -273,6 +273,28 @@ class Digests:
             ).scalar()
         return done is not None
 
+    def claim_chart(self, run: DigestRunView) -> bool:
+        """Take the right to upload this digest's chart: True once per digest slot, whatever the attempt (a
+        compare-and-set on chart_status, so a retry or a second worker never uploads it again)."""
+        with self.db.session(write=True) as s:
+            won = s.exec(
+                update(DigestRun)
+                .where(DigestRun.id == run.id, DigestRun.chart_status.is_(None))
+                .values(chart_status="uploading")
+                .returning(DigestRun.id)
+            ).scalar()
+        return won is not None
+
+    def finish_chart(self, run: DigestRunView, *, file_id: str | None = None, error: str | None = None) -> None:
+        """Record how the chart upload ended: uploaded (with Slack's file id) or failed (with the reason)."""
+        values = (
+            dict(chart_status="failed", chart_detail=(error or "")[:2000])
+            if error
+            else dict(chart_status="uploaded", chart_detail=file_id)
+        )
+        with self.db.session(write=True) as s:
+            s.exec(update(DigestRun).where(DigestRun.id == run.id).values(**values))
+
     def last_sent(self, channel: str) -> DigestRunView | None:
         """The channel's latest successful digest (its claim time is when its content was read)."""
         with self.db.session() as s:
@@ -341,6 +363,8 @@ def run_view(r: DigestRun) -> DigestRunView:
         attempts=r.attempts,
         error=r.error,
         message_ts=r.message_ts,
+        chart_status=r.chart_status,
+        chart_detail=r.chart_detail,
     )
 
 

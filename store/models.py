@@ -216,6 +216,9 @@ class DigestRun(SQLModel, table=True):
     attempts: int = 0
     error: str | None = Field(default=None, sa_column=Column(Text))
     message_ts: str | None = Field(default=None, max_length=32)
+    # The timeline chart of this digest: NULL (not yet), uploading, uploaded (detail: file id) or failed (reason).
+    chart_status: str | None = Field(default=None, max_length=16)
+    chart_detail: str | None = Field(default=None, sa_column=Column(Text))
 
 
 class PendingWork(SQLModel, table=True):
@@ -338,6 +341,7 @@ class WatchItem(SQLModel, table=True):
     decided_by: str | None = Field(default=None, max_length=64)
     decided_at: datetime | None = None
     development_id: int | None = Field(default=None, foreign_key="development.id")
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class HomePref(SQLModel, table=True):

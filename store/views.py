@@ -244,6 +244,8 @@ class DigestRunView:
     attempts: int
     error: str | None
     message_ts: str | None
+    chart_status: str | None = None
+    chart_detail: str | None = None
 
 
 @dataclass(frozen=True)
@@ -384,77 +386,56 @@ class StepAccount:
         return [b for b in self.blockers if b.status != "done"]
 
 
-# -- source watch ------------------------------------------------------------------------------------------
+# -- as of a past date, the brief and the timeline --------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class WatchSourceView:
-    """A watched source as `watch list` shows it and the poller uses it. `thread_ts` is the parent message of the
-    source's cluster thread in its channel, when there is one (proposals go there, else to the channel)."""
+class AsOfState:
+    """A scope of the roadmap as it stood at the end of `day` (store/asof.py): its steps with their states then,
+    their reciprocal pairs, the developments known by then (newest first) and, for one step, its history."""
 
-    id: int
-    channel: str
-    url: str
-    cluster: str | None
-    keywords: tuple[str, ...]
-    interval_seconds: int
-    roadmap_id: int
-    status: str
-    kind: str | None
+    day: date
     title: str
-    next_poll_at: datetime
-    etag: str | None
-    last_modified: str | None
-    last_polled_at: datetime | None
-    last_ok_at: datetime | None
-    last_error: str | None
-    last_error_at: datetime | None
-    failures: int
-    created_by: str
-    proposed: int = 0
-    thread_ts: str | None = None
-    page_text: str | None = None
-
-    @property
-    def name(self) -> str:
-        """The source's own title once fetched, else its host and path."""
-        if self.title:
-            return self.title
-        rest = self.url.split("://", 1)[-1]
-        return rest[:80]
-
-    @property
-    def failing(self) -> bool:
-        """The last poll failed (an error newer than the last success)."""
-        return bool(self.last_error_at and (self.last_ok_at is None or self.last_error_at > self.last_ok_at))
+    clusters: list[ClusterRef]
+    sides: list[SideView]
+    steps: list[StepView]
+    pairs: list[PairView]
+    developments: list[DevelopmentView]
+    history: list[ChangeView] = field(default_factory=list)
+    # With `since`: the changes of the scope's steps from `since` to `day`, oldest first.
+    changes: list[PeriodChange] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
-class WatchItemView:
-    id: int
-    source_id: int
-    source_name: str
-    source_url: str
-    channel: str
-    cluster: str | None
-    url: str | None
-    title: str
-    summary: str
-    published_on: date | None
-    matched: tuple[str, ...]
+class PeriodChange:
+    step: StepView  # as it stood at the end of the as-of day
+    change: ChangeView
+
+
+@dataclass(frozen=True)
+class TimelineWeek:
+    """Developments of one cluster in one week, by the side of the step they name ("" for the cluster itself)."""
+
+    cluster: str
+    week: date  # the Monday
+    side: str
+    count: int
+
+
+@dataclass(frozen=True)
+class TimelineChange:
+    cluster: str
+    on: date
+    side: str
+    step: str
     status: str
-    message_channel: str | None
-    message_ts: str | None
-    decided_by: str | None
-    decided_at: datetime | None
-    development_id: int | None
 
 
 @dataclass(frozen=True)
-class WatchDecision:
-    """The outcome of a Confirm or Ignore click: `outcome` is confirmed, ignored, or already (someone decided
-    first; `item` says what and who)."""
-
-    item: WatchItemView
-    outcome: str
-    development: DevelopmentView | None = None
+class Timeline:
+    start: date  # the first Monday shown
+    weeks: int
+    clusters: list[ClusterRef]
+    sides: list[SideView]
+    counts: list[TimelineWeek]
+    changes: list[TimelineChange]

@@ -23,8 +23,8 @@ from store.errors import Invalid, NotFound
 from store.models import WatchItem, WatchSource, utcnow
 from store.queries import development_view, find_cluster_id
 from store.roadmaps import Scope
-from store.views import WatchDecision, WatchItemView, WatchSourceView
 from store.watch_rows import cluster_slug, item_view, source_name, source_view
+from store.watch_views import WatchDecision, WatchItemView, WatchSourceView
 
 DEFAULT_INTERVAL_SECONDS = 15 * 60
 MIN_INTERVAL_SECONDS = 5 * 60

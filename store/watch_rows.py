@@ -12,7 +12,7 @@ from sqlmodel import Session
 from store.base import insert_ignore
 from store.models import Cluster, ClusterThread, WatchItem, WatchSource, utcnow
 from store.queries import development_view
-from store.views import WatchItemView, WatchSourceView
+from store.watch_views import WatchItemView, WatchSourceView
 
 # A ClusterThread row whose ts starts so is a claim of a parent not yet posted (store/threads.py).
 _THREAD_CLAIM_LIKE = "pending-%"

@@ -6,6 +6,7 @@ markdown.py  template → canvas markdown (escaped for markdown)
 render.py    template → message, thread or modal view (with the memo of identical status answers)
 terminal.py  a message as the console prints it
 plain.py     Slack mrkdwn → plain text
+document.py  template → Markdown document (the briefing note)
 """
 
 from templates.markdown import render_markdown

@@ -1,4 +1,5 @@
-"""Rendering a Jinja2 template to canvas markdown (Slack canvases take markdown, not Block Kit).
+"""Rendering a Jinja2 template to Markdown: the channel canvas (Slack canvases take markdown, not Block Kit) and
+the briefing note (handlers/brief_render.py).
 
 The same rule as for Block Kit: every `{{ }}` is escaped by `finalize`, here for markdown, so typed text can
 never become a heading, a link or a mention; links and mentions are built only by the `link` and `user` filters,
@@ -63,7 +64,13 @@ def environment() -> Environment:
         autoescape=True,
     )
     env.filters.update(
-        link=md_link, user=md_user, day=filters.day, clip=filters.clip, status=filters.status, esc=md_esc
+        link=md_link,
+        user=md_user,
+        day=filters.day,
+        clip=filters.clip,
+        status=filters.status,
+        esc=md_esc,
+        verbatim=Md,  # markup the template built itself (a footnote mark, a table rule)
     )
     return env
 

@@ -48,6 +48,9 @@ class FakeSlack:
         self.canvases: dict[str, list[dict]] = {}
         self.channel_canvases: dict[str, str] = {}
         self._section_ids = itertools.count(1)
+        # files_upload_v2: files.getUploadURLExternal → POST /upload/<id> (bytes) → files.completeUploadExternal
+        self.pending_uploads: dict[str, dict] = {}
+        self.files: list[dict] = []  # shared files: id, filename, title, alt_txt, channel, initial_comment, content
         self._script: dict[str, list[Scripted]] = {}
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
@@ -171,11 +174,17 @@ class FakeSlack:
             self.calls.clear()
             self._script.clear()
 
+    def upload_url(self, file_id: str) -> str:
+        return f"http://127.0.0.1:{self.port}/upload/{file_id}"
+
     # -- the server side --------------------------------------------------------------------------------
     def _handle(self, req: BaseHTTPRequestHandler) -> None:
         url = urlparse(req.path)
         length = int(req.headers.get("Content-Length") or 0)
-        raw = req.rfile.read(length).decode("utf-8") if length else ""
+        data = req.rfile.read(length) if length else b""
+        if url.path.startswith("/upload/"):  # the bytes of a file (files_upload_v2's second step)
+            return self._handle_upload(req, url.path.rsplit("/", 1)[-1], data)
+        raw = data.decode("utf-8")
         ctype = req.headers.get("Content-Type", "")
         if ctype.startswith("application/json") and raw:
             body = json.loads(raw)
@@ -255,6 +264,21 @@ class FakeSlack:
             "name": user["name"],
         }
 
+    def _handle_upload(self, req: BaseHTTPRequestHandler, file_id: str, content: bytes) -> None:
+        call = Call("file_upload", f"/upload/{file_id}", {k.lower(): v for k, v in req.headers.items()}, {})
+        with self._lock:
+            self.calls.append(call)
+            scripted = self._script.get("file_upload", [])
+            step = scripted.pop(0) if scripted else None
+            if step is None and file_id in self.pending_uploads:
+                self.pending_uploads[file_id]["content"] = content
+        status, text = (step.status, b"scripted") if step else (200, f"OK - {len(content)}".encode())
+        req.send_response(status)
+        req.send_header("Content-Type", "text/plain")
+        req.send_header("Content-Length", str(len(text)))
+        req.end_headers()
+        req.wfile.write(text)
+
     def _answer(self, method: str, body: dict, headers: dict | None = None) -> dict:
         channel = body.get("channel", "C0")
         if method.startswith("openid.connect."):
@@ -294,4 +318,33 @@ class FakeSlack:
             with self._lock:
                 thread = [m for m in self.history.get(channel, []) if body.get("ts") in (m["ts"], m.get("thread_ts"))]
             return {"ok": True, "messages": thread[::-1], "has_more": False}
+        if method == "files.getUploadURLExternal":
+            file_id = f"F{next(self._ts):07d}"
+            with self._lock:
+                self.pending_uploads[file_id] = dict(
+                    id=file_id, filename=body.get("filename"), alt_txt=body.get("alt_txt"), length=body.get("length")
+                )
+            return {"ok": True, "upload_url": self.upload_url(file_id), "file_id": file_id}
+        if method == "files.completeUploadExternal":
+            files = body.get("files")
+            files = json.loads(files) if isinstance(files, str) else files or []
+            shared = []
+            with self._lock:
+                for f in files:
+                    pending = self.pending_uploads.pop(f["id"], {"id": f["id"]})
+                    pending.update(
+                        title=f.get("title"),
+                        channel=body.get("channel_id"),
+                        thread_ts=body.get("thread_ts"),
+                        initial_comment=body.get("initial_comment"),
+                    )
+                    self.files.append(pending)
+                    shared.append(
+                        {
+                            "id": f["id"],
+                            "title": f.get("title"),
+                            "permalink": f"https://policy.slack.com/files/{f['id']}",
+                        }
+                    )
+            return {"ok": True, "files": shared}
         return {"ok": True}

@@ -67,6 +67,7 @@ def test_events_and_scopes_cover_what_the_bot_does():
         "links:write",  # chat.unfurl
         "reactions:read",  # reaction_added: record by 📝
         "canvases:write",  # /roadmap canvas
+        "files:write",  # files_upload_v2: the brief, the chart, the digest's chart
     }
     assert needed <= set(MANIFEST["oauth_config"]["scopes"]["bot"])
 
