@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 from slack_bolt import App, BoltResponse
 
 from bot.settings import Settings
 from bot.slack import make_clients
-from handlers import record_shortcut, slash, threads
+from handlers import record_shortcut, reminder_actions, slash, threads
 from handlers.context import Services, SlackClients
+from handlers.directory import Directory
 from handlers.editors import Editors
 from store.api import RoadmapStore
 from store.errors import StoreUnavailable
@@ -28,7 +30,8 @@ def build_services(settings: Settings, store: RoadmapStore, clients: SlackClient
     editors = Editors(settings.editors, clients.lookup or clients.reader)
     if editors.everyone:
         log.warning("ROADMAP_EDITORS is not set: everyone in the workspace can change the roadmap")
-    return Services(settings, store, clients, editors, executor)
+    directory = Directory(store, clients.lookup or clients.reader, settings.timezone)
+    return Services(settings, store, clients, editors, executor, directory)
 
 
 def create_app(
@@ -60,6 +63,10 @@ def create_app(
     app.event("message")(threads.on_message)
     app.shortcut(record_shortcut.CALLBACK_ID)(record_shortcut.on_record_shortcut)
     app.view(record_shortcut.CALLBACK_ID)(record_shortcut.on_record_submission)
+    # The reminder DM's buttons and its "Log a development" form (handlers/reminder_actions.py; importing it also
+    # registers the outbox's owner notices).
+    app.action(re.compile(r"^reminder_"))(reminder_actions.on_reminder_action)
+    app.view(reminder_actions.LOG_CALLBACK)(reminder_actions.on_log_submission)
     app.error(on_listener_error)
     return app
 

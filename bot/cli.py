@@ -268,5 +268,11 @@ def cmd_clock(args, settings: Settings) -> int:
 
     services = build_services(settings, _store(settings))
     sender = DigestSender(settings, services.store, services.clients.poster, services.clients.reader)
-    Clock(sender, timezone=settings.timezone, outbox=OutboxWorker(services)).run()
+    from handlers import reminder_actions  # noqa: F401  (its outbox handler: owner notices)
+    from handlers.reminder_sender import ReminderSender
+
+    reminders = ReminderSender(
+        settings, services.store, services.clients.poster, services.clients.reader, services.directory
+    )
+    Clock(sender, timezone=settings.timezone, outbox=OutboxWorker(services), reminders=reminders).run()
     return 0

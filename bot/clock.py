@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 RELOAD_SECONDS = 60
 OUTBOX_SECONDS = 5
+REMINDER_SECONDS = 180  # each owner's 09:00 is met within 3 minutes
 
 
 class Clock:
@@ -33,8 +34,11 @@ class Clock:
     due and unsent — which covers catch-up after downtime and retries of failed sends.
     """
 
-    def __init__(self, sender, scheduler: BaseScheduler | None = None, timezone: str = "UTC", outbox=None):
+    def __init__(
+        self, sender, scheduler: BaseScheduler | None = None, timezone: str = "UTC", outbox=None, reminders=None
+    ):
         self.sender = sender
+        self.reminders = reminders  # a ReminderSender: owners' 09:00 DMs, claimed per (user, local date)
         self.outbox = outbox  # an OutboxWorker: the clock also works off what is owed to Slack
         self.scheduler = scheduler or BlockingScheduler(
             timezone=ZoneInfo(timezone),
@@ -86,6 +90,15 @@ class Clock:
         if self.outbox is not None:
             self.scheduler.add_job(
                 self.outbox.run_once, IntervalTrigger(seconds=OUTBOX_SECONDS), id="outbox", name="work owed to Slack"
+            )
+
+        if self.reminders is not None:
+            self.scheduler.add_job(
+                self.reminders.run_due,
+                IntervalTrigger(seconds=REMINDER_SECONDS),
+                id="reminders",
+                name="owners' reminder DMs",
+                next_run_time=datetime.now(UTC),
             )
 
         def stop(signum, _frame) -> None:

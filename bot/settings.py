@@ -9,6 +9,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -27,6 +28,8 @@ KNOWN: dict[str, str] = {
     "ROADMAP_STALE_DAYS": "days without a development after which a step is stale (30)",
     "ROADMAP_DIGEST_GRACE_HOURS": "hours after a scheduled time within which a missed digest is still sent (6)",
     "ROADMAP_SEED": "roadmap file loaded into an empty store (built-in U.S.–Belarus roadmap); 'none' to skip",
+    "ROADMAP_REMINDERS": "'off' stops the daily reminder DMs to step owners for the whole workspace (on)",
+    "ROADMAP_HOLIDAYS": "comma-separated YYYY-MM-DD days without reminder DMs (besides the roadmap file's)",
     "ROADMAP_LOG_LEVEL": "logging level (INFO)",
     "PORT": "HTTP port for the web process (3000)",
 }
@@ -50,6 +53,8 @@ class Settings:
     stale_days: int = 30
     digest_grace_hours: int = 6
     seed: str | None = "builtin"
+    reminders: bool = True
+    holidays: tuple[date, ...] = ()
     log_level: str = "INFO"
     port: int = 3000
     extra: dict[str, str] = field(default_factory=dict)
@@ -82,6 +87,16 @@ class Settings:
         if not re.match(r"^https?://", api_url):
             raise SettingsError(f"SLACK_API_URL={api_url!r} must be an http(s) URL")
         seed = get("ROADMAP_SEED") or "builtin"
+        reminders = (get("ROADMAP_REMINDERS") or "on").lower()
+        if reminders not in ("on", "off"):
+            raise SettingsError(f"ROADMAP_REMINDERS={reminders!r} must be 'on' or 'off'")
+        holidays = []
+        for day in (get("ROADMAP_HOLIDAYS") or "").split(","):
+            if day.strip():
+                try:
+                    holidays.append(date.fromisoformat(day.strip()))
+                except ValueError as exc:
+                    raise SettingsError(f"ROADMAP_HOLIDAYS has {day.strip()!r}: use YYYY-MM-DD days") from exc
         return cls(
             database_url=get("DATABASE_URL") or cls.database_url,
             slack_bot_token=get("SLACK_BOT_TOKEN"),
@@ -97,6 +112,8 @@ class Settings:
                 get("ROADMAP_DIGEST_GRACE_HOURS"), "ROADMAP_DIGEST_GRACE_HOURS", cls.digest_grace_hours
             ),
             seed=None if seed.lower() == "none" else seed,
+            reminders=reminders == "on",
+            holidays=tuple(holidays),
             log_level=(get("ROADMAP_LOG_LEVEL") or "INFO").upper(),
             port=_int(get("PORT"), "PORT", cls.port),
         )

@@ -9,13 +9,14 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from slack_sdk import WebClient
 
 from handlers.commands import Caller
+from handlers.directory import Directory
 from handlers.editors import Editors
 from store.api import RoadmapStore
 from store.schedule import Defaults
@@ -32,6 +33,8 @@ class HandlerSettings(Protocol):
     digest_schedule: str
     stale_days: int
     digest_grace_hours: int
+    reminders: bool
+    holidays: tuple[date, ...]
 
     @property
     def tz(self) -> ZoneInfo: ...
@@ -59,6 +62,7 @@ class Services:
     clients: SlackClients
     editors: Editors
     executor: Executor
+    directory: Directory | None = None
 
     @classmethod
     def of(cls, context: Any) -> Services:
@@ -82,6 +86,8 @@ class Services:
             editors=self.editors.ids,
             today=datetime.now(self.settings.tz).date(),
             shareable=shareable,
+            directory=self.directory,
+            stale_days=self.settings.stale_days,
         )
 
     def after_response(self, fn: Callable[[], None], what: str) -> None:

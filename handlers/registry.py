@@ -3,7 +3,7 @@ here, once; the Slack listener and the console both answer through this module, 
 
 from __future__ import annotations
 
-from handlers import digest, roadmaps, threads  # noqa: F401  (each registers its commands)
+from handlers import digest, owners, reminders, roadmaps, threads  # noqa: F401  (each registers its commands)
 from handlers.commands import COMMANDS, Caller, Command, find_command, run_command
 
 __all__ = ["COMMANDS", "Caller", "Command", "find_command", "run_command"]

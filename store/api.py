@@ -9,6 +9,8 @@ per domain. Each domain lives in a module of its own; each call is one transacti
     store.digests        digest content, claims, schedules  store/digests.py
     store.transfer       import, export, seed            store/transfer.py
     store.outbox         work owed to Slack, durable     store/outbox.py
+    store.owners         step owners, conditional dates  store/owners.py, store/due_rules.py
+    store.reminders      reminder claims, snoozes, tz    store/reminders.py
     store.search(text)   `find`                          store/search.py
 """
 
@@ -25,6 +27,8 @@ from store.cache import ReadCache
 from store.developments import Developments
 from store.digests import Digests
 from store.outbox import Outbox
+from store.owners import Owners
+from store.reminders import Reminders
 from store.roadmap import RoadmapReads
 from store.roadmaps import Roadmaps, Scope
 from store.steps import Steps
@@ -49,6 +53,8 @@ class RoadmapStore:
         self.threads = ClusterThreads(self.db, self.scope)
         self.digests = Digests(self.db, self.scope)
         self.transfer = Transfer(self.db, self.scope)
+        self.owners = Owners(self.db, self.scope)
+        self.reminders = Reminders(self.db, self.scope)
         self.outbox = _shared.outbox if _shared else Outbox(self.db)
 
     def scoped(self, roadmap_id: int) -> RoadmapStore:

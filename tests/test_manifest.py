@@ -33,6 +33,9 @@ def test_events_and_scopes_cover_what_the_bot_does():
         "channels:history",  # thread replies and digest markers, public channels
         "groups:history",  # the same in private channels
         "reactions:write",  # receipts
-        "usergroups:read",  # ROADMAP_EDITORS with S… ids
+        "usergroups:read",  # ROADMAP_EDITORS with S… ids, owning groups
+        "users:read",  # owners' time zones, unknown users refused
+        "im:write",  # reminder DMs and owner notices
+        "im:history",  # a retried reminder checks the DM for its marker
     }
     assert needed <= set(MANIFEST["oauth_config"]["scopes"]["bot"])
