@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from store.base import Database, insert_ignore, upsert
 from store.due_rules import owners_for, waits_on
-from store.errors import Invalid
+from store.errors import Invalid, NotFound
 from store.models import (
     OPEN_STATUSES,
     Cluster,
@@ -25,7 +25,9 @@ from store.models import (
     Step,
     StepDueRule,
     StepOwner,
+    utcnow,
 )
+from store.outbox import CLUSTER_CHANGED, enqueue
 from store.queries import find_step, step_view
 from store.roadmaps import Scope
 from store.steps import audit_row
@@ -46,6 +48,14 @@ def check_ids(ids: Iterable[str]) -> list[str]:
 
 def _joined(ids: tuple[str, ...]) -> str | None:
     return ", ".join(ids) if ids else None
+
+
+def _touch(s: Session, step: Step) -> None:
+    """A change shown with the step (owners, a waiting date): the step row is written too, so the read cache's
+    data_version moves (its triggers watch `step`, not these tables) and what shows the cluster is refreshed."""
+    step.updated_at = utcnow()
+    s.add(step)
+    enqueue(s, CLUSTER_CHANGED, str(step.cluster_id))
 
 
 class Owners:
@@ -88,6 +98,7 @@ class Owners:
                 s.exec(delete(StepOwner).where(StepOwner.step_id == step.id, StepOwner.owner.in_(ids)))
             view = self._view(s, step)
             if view.own != old:
+                _touch(s, step)
                 s.add(audit_row(step.id, "owners", _joined(old), _joined(view.own), actor=actor, note=note))
         return OwnersChange(view.step, old, view.own)
 
@@ -101,15 +112,31 @@ class Owners:
         s.exec(delete(StepOwner).where(StepOwner.step_id == step.id))
         for owner in owners:
             s.add(StepOwner(step_id=step.id, owner=owner, added_by=actor))
+        _touch(s, step)
         s.add(audit_row(step.id, "owners", _joined(old), _joined(tuple(owners)), actor=actor, note="imported"))
 
-    def set_side_default(self, side_id: int, owner: str | None, actor: str) -> None:
+    def set_side_default(self, side: str, owner: str | None, actor: str) -> None:
+        """The default owner of a side's steps (by side code), or none."""
         with self.db.session(write=True) as s:
+            row = s.exec(select(Side).where(Side.roadmap_id == self.scope.id, Side.code == side)).scalars().first()
+            if row is None:
+                codes = list(s.exec(select(Side.code).where(Side.roadmap_id == self.scope.id)).scalars())
+                raise NotFound("side", side, codes)
             if owner is None:
-                s.exec(delete(SideDefaultOwner).where(SideDefaultOwner.side_id == side_id))
+                s.exec(delete(SideDefaultOwner).where(SideDefaultOwner.side_id == row.id))
             else:
                 check_ids([owner])
-                s.exec(upsert(s, SideDefaultOwner, dict(side_id=side_id, owner=owner, set_by=actor), ["side_id"]))
+                s.exec(upsert(s, SideDefaultOwner, dict(side_id=row.id, owner=owner, set_by=actor), ["side_id"]))
+
+    def side_defaults(self) -> dict[str, str]:
+        """Side code → default owner."""
+        with self.db.session() as s:
+            q = (
+                select(Side.code, SideDefaultOwner.owner)
+                .join(SideDefaultOwner, SideDefaultOwner.side_id == Side.id)
+                .where(Side.roadmap_id == self.scope.id)
+            )
+            return dict(s.exec(q).all())
 
     def set_due_rule(self, key: str, days: int, after: str, actor: str) -> DueRuleView:
         """Due `days` after `after` is done. Refused (nothing changed): unknown steps, itself, a cycle, a step
@@ -136,6 +163,7 @@ class Owners:
                     ["step_id"],
                 )
             )
+            _touch(s, step)
             s.add(audit_row(step.id, "due_rule", None, f"{days}d after {other.key}", actor=actor))
             return DueRuleView(step.key, other.key, days)
 
@@ -147,6 +175,7 @@ class Owners:
                 return False
             after = s.get(Step, rule.after_step_id).key
             s.delete(rule)
+            _touch(s, step)
             s.add(audit_row(step.id, "due_rule", f"{rule.days}d after {after}", None, actor=actor))
             return True
 
