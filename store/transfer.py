@@ -10,6 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from store import transfer_owners
 from store.base import Database, insert_ignore, upsert
 from store.developments import SlackMessage, add_development, checked_text
 from store.errors import Invalid
@@ -170,6 +171,7 @@ def _export_roadmap(s: Session, rid: int) -> dict:
                 }
             )
         )
+    owned, defaults, holidays = transfer_owners.export(s, rid)
     by_cluster: dict[int, list[dict]] = defaultdict(list)
     for x in steps:
         by_cluster[x.cluster_id].append(
@@ -184,6 +186,7 @@ def _export_roadmap(s: Session, rid: int) -> dict:
                     "source": x.source or None,
                     "url": x.source_url,
                     "answers": sorted(answers[x.id], key=key_order) or None,
+                    **owned.get(x.id, {}),
                     "history": history[x.id] or None,
                 }
             )
@@ -239,7 +242,7 @@ def _export_roadmap(s: Session, rid: int) -> dict:
     doc = {
         "format": "roadmap/1",
         "roadmap": roadmap,
-        "sides": [{"code": x.code, "name": x.name} for x in sides],
+        "sides": [_drop_none({"code": x.code, "name": x.name, "default_owner": defaults.get(x.id)}) for x in sides],
         "clusters": [
             _drop_none(
                 {
@@ -256,6 +259,8 @@ def _export_roadmap(s: Session, rid: int) -> dict:
     }
     if threads:
         doc["threads"] = threads
+    if holidays:
+        doc["holidays"] = holidays
     return doc
 
 
@@ -282,6 +287,7 @@ def _import_roadmap(s: Session, doc: dict, row: Roadmap, counts: dict[str, int],
         sides[side.code] = side
     clusters = {x.slug: x for x in s.exec(select(Cluster).where(Cluster.roadmap_id == rid)).scalars()}
     steps = {x.key: x for x in s.exec(select(Step).where(Step.roadmap_id == rid)).scalars()}
+    existing = set(steps)  # a new step's owners come with its history; an existing one's change is audited
     s.flush()
     for pos, d in enumerate(doc["clusters"]):
         c = clusters.get(d["slug"]) or Cluster(roadmap_id=rid, slug=d["slug"], prefix=d["prefix"], title=d["title"])
@@ -306,6 +312,7 @@ def _import_roadmap(s: Session, doc: dict, row: Roadmap, counts: dict[str, int],
                     s.add(Reciprocity(step_id=a, counterpart_id=b))
                     existing_pairs.add((a, b))
                     counts["pairs"] += 1
+    transfer_owners.import_(s, doc, rid, steps, sides, actor, existing)
     counts["developments"] += _import_developments(s, rid, doc.get("developments") or [])
     for c in clusters.values():  # whatever shows these clusters is owed a refresh
         enqueue(s, CLUSTER_CHANGED, str(c.id))
@@ -321,6 +328,7 @@ def _slugify(title: str) -> str:
 
 def _wipe(s: Session, roadmap_id: int | None = None) -> None:
     """Empty one roadmap (its row, bindings and channels' schedules stay), or with no id the whole store."""
+    transfer_owners.wipe(s, roadmap_id)
     if roadmap_id is None:
         for model in (StepChange, Reciprocity, Development, ClusterThread, Step, Cluster, Side, ChannelRoadmap):
             s.exec(delete(model))

@@ -275,3 +275,49 @@ def test_nothing_leaks_across_roadmaps(app, store):
     mine = said(app, "mine", user=MARIA, channel="C100")
     assert "SEC-1" not in mine
     assert "SEC-1" in said(app, "mine", user=MARIA, channel="C0MOLDOVA")
+
+
+# -- the roadmap file ----------------------------------------------------------------------------------------
+
+
+def test_owners_rules_defaults_and_holidays_go_through_export_and_import(app, store):
+    from store.roadmap_file import dump, parse
+
+    said(app, f"assign SEC-2 <@{MARIA}|maria> <!subteam^{DESK}|@us-desk>")
+    said(app, "due SEC-3 14d after SEC-1")
+    store.owners.set_side_default("BY", OLEG, EDITOR)
+    store.reminders.set_holidays([date(2026, 12, 25)])
+    doc = store.transfer.export_doc()
+    roadmap = doc
+    steps = {x["id"]: x for c in roadmap["clusters"] for x in c["steps"]}
+    assert steps["SEC-2"]["owners"] == [MARIA, DESK]
+    assert steps["SEC-3"]["due_after"] == {"step": "SEC-1", "days": 14}
+    assert {x["code"]: x.get("default_owner") for x in roadmap["sides"]}["BY"] == OLEG
+    assert roadmap["holidays"] == [date(2026, 12, 25)]
+    text = dump(doc)
+    store.transfer.import_doc(parse(text), replace=True)
+    assert store.transfer.export_doc() == doc  # a backup gives back owners, rules, defaults, holidays exactly
+    # A file that changes an existing step's owners is audited like a command.
+    changed = parse(text.replace(f"- {DESK}\n", f"- {OLEG}\n"))
+    store.transfer.import_doc(changed)
+    assert store.owners.of_step("SEC-2").own == (MARIA, OLEG)
+    assert store.roadmap.step_detail("SEC-2").history[0].note == "imported"
+
+
+@pytest.mark.parametrize(
+    "change, says",
+    [
+        (lambda d: d["clusters"][0]["steps"][0].update(owners=["maria"]), "`owners` must be a list"),
+        (lambda d: d["clusters"][0]["steps"][0].update(due_after={"step": "XX-1", "days": 3}), "`due_after` names"),
+        (lambda d: d.update(holidays=["christmas"]), "holidays: must be a list of dates"),
+        (lambda d: d["sides"][0].update(default_owner="desk"), "`default_owner` must be"),
+    ],
+)
+def test_bad_owner_fields_in_a_roadmap_file_are_refused(store, seed_doc, change, says):
+    import copy
+
+    from store.roadmap_file import validate
+
+    doc = copy.deepcopy(seed_doc)
+    change(doc)
+    assert any(says in e for e in validate(doc))
