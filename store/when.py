@@ -22,7 +22,7 @@ CLEAR = ("none", "clear", "-")
 FORMS = "YYYY-MM-DD, `tomorrow`, `next friday`, `in 2 weeks`, `end of month`, `14d after SEC-1`, or `none`"
 
 _UNIT = r"(d|days?|w|weeks?|months?)"
-_AFTER = re.compile(rf"^(\d{{1,4}})\s*{_UNIT}\s+after\s+(\S+)(?:\s+(.*))?$", re.I | re.S)
+_AFTER = re.compile(rf"^(?:in\s+)?(\d{{1,4}})\s*{_UNIT}\s+after\s+(\S+)(?:\s+(.*))?$", re.I | re.S)
 _IN = re.compile(rf"^in\s+(\d{{1,4}})\s*{_UNIT}(?:\s+(.*))?$", re.I | re.S)
 _WEEKDAY = re.compile(
     rf"^(?:next\s+)?({'|'.join(WEEKDAYS)}|{'|'.join(d[:3] for d in WEEKDAYS)})\b\s*(.*)$", re.I | re.S

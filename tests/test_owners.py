@@ -70,6 +70,7 @@ def drain(web) -> int:
         ("in 3 months", (date(2027, 3, 1), "")),
         ("14d after SEC-1 agreed", (Conditional(14, "SEC-1"), "agreed")),
         ("2 weeks after ECO-1", (Conditional(14, "ECO-1"), "")),
+        ("in 10 days after ECO-1", (Conditional(10, "ECO-1"), "")),
     ],
 )
 def test_natural_dates_count_from_the_callers_today(text, expected):
