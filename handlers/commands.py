@@ -283,6 +283,7 @@ def _status_reply(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
         pairs_total=d.pairs_total,
         open_pairs=d.open_pairs,
         developments=d.developments,
+        owners=d.owners,
     )
     return Reply(render("status_cluster.json.j2", dict(data, today=caller.today, share=share), memo=True))
 

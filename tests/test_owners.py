@@ -101,6 +101,7 @@ def test_assign_shows_owners_in_the_step_view_and_history(app, store):
     assert [(h.field, h.old_value, h.new_value, h.actor) for h in history] == [
         ("owners", None, f"{MARIA}, {DESK}", EDITOR)
     ]
+    assert f"· <@{MARIA}>, <!subteam^{DESK}>" in said(app, "status security", user=READER)  # the cluster view
     assert "nothing changed" in said(app, f"assign SEC-2 <@{MARIA}|maria>")
     said(app, f"unassign SEC-2 <@{MARIA}|maria>")
     assert store.owners.of_step("SEC-2").own == (DESK,)
