@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,8 +14,20 @@ from slack_bolt import App, BoltResponse
 
 from bot.settings import Settings
 from bot.slack import make_clients
-from handlers import cards, home, home_actions, reactions, record_shortcut, slash, threads, unfurls, watch  # noqa: F401
+from handlers import (  # noqa: F401
+    cards,
+    home,
+    home_actions,
+    reactions,
+    record_shortcut,
+    reminder_actions,
+    slash,
+    threads,
+    unfurls,
+    watch,
+)
 from handlers.context import Services, SlackClients
+from handlers.directory import Directory
 from handlers.editors import Editors
 from store.api import RoadmapStore
 from store.errors import StoreUnavailable
@@ -32,7 +45,8 @@ def build_services(settings: Settings, store: RoadmapStore, clients: SlackClient
     editors = Editors(settings.editors, clients.lookup or clients.reader)
     if editors.everyone:
         log.warning("ROADMAP_EDITORS is not set: everyone in the workspace can change the roadmap")
-    return Services(settings, store, clients, editors, executor)
+    directory = Directory(store, clients.lookup or clients.reader, settings.timezone)
+    return Services(settings, store, clients, editors, executor, directory)
 
 
 def create_app(
@@ -85,6 +99,10 @@ def create_app(
     # Record by reaction (📝): the listener owes the work; the outbox worker records (handlers/reactions.py).
     app.event("reaction_added")(reactions.on_reaction_added)
     app.action(reactions.PICK_ACTION)(reactions.on_pick_cluster)
+    # The reminder DM's buttons and its "Log a development" form (handlers/reminder_actions.py; importing it also
+    # registers the outbox's owner notices).
+    app.action(re.compile(r"^reminder_"))(reminder_actions.on_reminder_action)
+    app.view(reminder_actions.LOG_CALLBACK)(reminder_actions.on_log_submission)
     app.error(on_listener_error)
     return app
 

@@ -287,7 +287,11 @@ def cmd_clock(args, settings: Settings) -> int:
     store, clients = services.store, services.clients
     sender = DigestSender(settings, store, clients.poster, clients.reader)
     poller = WatchPoller(settings, store, clients.poster, Fetcher(allow_private=settings.watch_allow_private))
-    Clock(sender, timezone=settings.timezone, outbox=OutboxWorker(services), poller=poller).run()
+    from handlers import reminder_actions  # noqa: F401  (its outbox handler: owner notices)
+    from handlers.reminder_sender import ReminderSender
+
+    reminders = ReminderSender(settings, store, clients.poster, clients.reader, services.directory)
+    Clock(sender, timezone=settings.timezone, outbox=OutboxWorker(services), poller=poller, reminders=reminders).run()
     return 0
 
 

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 RELOAD_SECONDS = 60
 OUTBOX_SECONDS = 5
 WATCH_SECONDS = 60  # a new source is polled within a minute; each source then on its own interval
+REMINDER_SECONDS = 180  # each owner's 09:00 is met within 3 minutes
 
 
 class Clock:
@@ -35,8 +36,17 @@ class Clock:
     due and unsent — which covers catch-up after downtime and retries of failed sends.
     """
 
-    def __init__(self, sender, scheduler: BaseScheduler | None = None, timezone: str = "UTC", outbox=None, poller=None):
+    def __init__(
+        self,
+        sender,
+        scheduler: BaseScheduler | None = None,
+        timezone: str = "UTC",
+        outbox=None,
+        poller=None,
+        reminders=None,
+    ):
         self.sender = sender
+        self.reminders = reminders  # a ReminderSender: owners' 09:00 DMs, claimed per (user, local date)
         self.outbox = outbox  # an OutboxWorker: the clock also works off what is owed to Slack
         self.poller = poller  # handlers.watch_poller.WatchPoller, or None: no source watch in this process
         self.scheduler = scheduler or BlockingScheduler(
@@ -110,6 +120,15 @@ class Clock:
     def run(self) -> None:
         """Start and block; SIGTERM/SIGINT stop it after running jobs finish (a send is never cut in half)."""
         self.add_jobs()
+
+        if self.reminders is not None:
+            self.scheduler.add_job(
+                self.reminders.run_due,
+                IntervalTrigger(seconds=REMINDER_SECONDS),
+                id="reminders",
+                name="owners' reminder DMs",
+                next_run_time=datetime.now(UTC),
+            )
 
         def stop(signum, _frame) -> None:
             log.info("signal %s: finishing running jobs, then stopping", signum)

@@ -9,6 +9,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -32,6 +33,8 @@ KNOWN: dict[str, str] = {
     "ROADMAP_DIGEST_GRACE_HOURS": "hours after a scheduled time within which a missed digest is still sent (6)",
     "ROADMAP_SEED": "roadmap file loaded into an empty store (built-in U.S.–Belarus roadmap); 'none' to skip",
     "ROADMAP_WATCH_ALLOW_PRIVATE": "1 lets source watch fetch loopback, private and link-local addresses (intranet)",
+    "ROADMAP_REMINDERS": "'off' stops the daily reminder DMs to step owners for the whole workspace (on)",
+    "ROADMAP_HOLIDAYS": "comma-separated YYYY-MM-DD days without reminder DMs (besides the roadmap file's)",
     "ROADMAP_LOG_LEVEL": "logging level (INFO)",
     "ROADMAP_BASE_URL": "public URL of the web process (https://…): answers link to its pages, links to them unfurl",
     "ROADMAP_RECORD_EMOJI": "reaction name that records a message as a development (memo, i.e. 📝)",
@@ -58,6 +61,8 @@ class Settings:
     digest_grace_hours: int = 6
     seed: str | None = "builtin"
     watch_allow_private: bool = False
+    reminders: bool = True
+    holidays: tuple[date, ...] = ()
     log_level: str = "INFO"
     record_emoji: str = "memo"
     port: int = 3000
@@ -103,6 +108,16 @@ class Settings:
         authorize_url = get("SLACK_AUTHORIZE_URL") or DEFAULT_AUTHORIZE_URL
         if not re.match(r"^https?://", authorize_url):
             raise SettingsError(f"SLACK_AUTHORIZE_URL={authorize_url!r} must be an http(s) URL")
+        reminders = (get("ROADMAP_REMINDERS") or "on").lower()
+        if reminders not in ("on", "off"):
+            raise SettingsError(f"ROADMAP_REMINDERS={reminders!r} must be 'on' or 'off'")
+        holidays = []
+        for day in (get("ROADMAP_HOLIDAYS") or "").split(","):
+            if day.strip():
+                try:
+                    holidays.append(date.fromisoformat(day.strip()))
+                except ValueError as exc:
+                    raise SettingsError(f"ROADMAP_HOLIDAYS has {day.strip()!r}: use YYYY-MM-DD days") from exc
         return cls(
             database_url=get("DATABASE_URL") or cls.database_url,
             slack_bot_token=get("SLACK_BOT_TOKEN"),
@@ -119,6 +134,8 @@ class Settings:
             ),
             seed=None if seed.lower() == "none" else seed,
             watch_allow_private=_bool(get("ROADMAP_WATCH_ALLOW_PRIVATE"), "ROADMAP_WATCH_ALLOW_PRIVATE"),
+            reminders=reminders == "on",
+            holidays=tuple(holidays),
             log_level=(get("ROADMAP_LOG_LEVEL") or "INFO").upper(),
             record_emoji=(get("ROADMAP_RECORD_EMOJI") or cls.record_emoji).strip(":").lower(),
             port=_int(get("PORT"), "PORT", cls.port),

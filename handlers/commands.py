@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, tzinfo
 
 from handlers.asof import split_as_of, status_as_of
+from handlers.directory import Directory
 from handlers.web_urls import cluster_url, overview_url, roadmap_base, step_url
 from store.api import RoadmapStore
 from store.errors import Ambiguous, Invalid, NotFound, RoadmapNotChosen, StoreError, StoreUnavailable
 from store.models import STATUSES
 from store.names import normalize_status, normalize_step_key, strip_control_chars
+from store.when import Conditional, parse_due
 from templates import render
 
 # The one wording of each failure a user can meet (slash commands, threads, the digest and the shortcut).
@@ -42,6 +44,8 @@ class Caller:
     # ROADMAP_WATCH_ALLOW_PRIVATE: `watch add` may name internal addresses (the fetcher checks again, by DNS).
     watch_allow_private: bool = False
     tz: tzinfo = UTC  # the roadmap's time zone: where a day (as of, due, today) begins and ends
+    directory: Directory | None = None  # who exists in Slack, their groups (Slack only; the console has none)
+    stale_days: int = 30  # ROADMAP_STALE_DAYS
 
     @property
     def is_editor(self) -> bool:
@@ -297,6 +301,7 @@ def _status_reply(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
         data = dict(step=d.step, pairs=d.pairs, history=d.history, developments=d.developments)
         data["web"] = step_url(base, d.step.key) if base else None
         data["account"] = store.ledger.step_account(key, caller.today)
+        data["owners"] = store.owners.of_step(key)  # not cached: owners are not under data_version
         # The buttons open the step's forms: Slack only (the console has nothing to click).
         data.update(today=caller.today, share=share, roadmap_id=store.scope.id if caller.shareable else None)
         return Reply(render("status_step.json.j2", data, memo=True))
@@ -312,6 +317,7 @@ def _status_reply(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
         developments=d.developments,
         web=cluster_url(base, d.cluster.slug) if base else None,
         blocked=store.sequencing.blocked(cluster.slug),
+        owners=d.owners,
     )
     return Reply(render("status_cluster.json.j2", dict(data, today=caller.today, share=share), memo=True))
 
@@ -372,23 +378,21 @@ def status_set_message(store: RoadmapStore, change, note: str, actor: str) -> di
 
 @command(
     "due",
-    "/roadmap due <STEP-ID> <YYYY-MM-DD | none> [note]",
-    "set or clear a step's due date (editors); overdue steps appear in the digest",
+    "/roadmap due <STEP-ID> <YYYY-MM-DD | next friday | in 2 weeks | end of month | 14d after STEP-ID | none> [note]",
+    "set or clear a step's due date (editors), or make it fall due some days after another step is done",
     "/roadmap due ECO-1 2026-03-31 agreed at the working group",
     editors_only=True,
 )
 def _due(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
-    parts = rest.split(maxsplit=2)
-    if len(parts) < 2:
+    key, _, when = rest.partition(" ")
+    if not key or not when.strip():
         raise Invalid("say which step and which date: `/roadmap due <STEP-ID> <YYYY-MM-DD | none> [note]`")
-    key, when, note = parts[0], parts[1], (parts[2] if len(parts) > 2 else "")
-    if when.lower() in ("none", "clear", "-"):
-        due_on = None
-    else:
-        try:
-            due_on = date.fromisoformat(when)
-        except ValueError as exc:
-            raise Invalid(f"“{when}” is not a date: use YYYY-MM-DD, or `none` to clear the due date") from exc
+    due_on, note = parse_due(when, caller.today)
+    if isinstance(due_on, Conditional):
+        rule = store.owners.set_due_rule(key, due_on.days, due_on.after, actor=caller.user_id)
+        view = store.owners.of_step(rule.step)
+        return Reply(render("due_rule.json.j2", dict(rule=rule, step=view.step, owners=view.effective)))
+    store.owners.clear_due_rule(key, actor=caller.user_id)  # a date given outright replaces one waiting
     change = store.steps.set_due(key, due_on, actor=caller.user_id, note=note)
     data = dict(
         step=change.step,

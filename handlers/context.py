@@ -9,13 +9,14 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from slack_sdk import WebClient
 
 from handlers.commands import Caller
+from handlers.directory import Directory
 from handlers.editors import Editors
 from store.api import RoadmapStore
 from store.schedule import Defaults
@@ -35,6 +36,8 @@ class HandlerSettings(Protocol):
     roadmap_base_url: str | None
     watch_allow_private: bool
     record_emoji: str
+    reminders: bool
+    holidays: tuple[date, ...]
 
     @property
     def tz(self) -> ZoneInfo: ...
@@ -69,6 +72,7 @@ class Services:
     clients: SlackClients
     editors: Editors
     executor: Executor
+    directory: Directory | None = None
 
     @classmethod
     def of(cls, context: Any) -> Services:
@@ -95,6 +99,8 @@ class Services:
             shareable=shareable,
             web_base=self.settings.roadmap_base_url,
             watch_allow_private=self.settings.watch_allow_private,
+            directory=self.directory,
+            stale_days=self.settings.stale_days,
         )
 
     def after_response(self, fn: Callable[[], None], what: str) -> None:

@@ -42,11 +42,10 @@ _PUBLISHERS: weakref.WeakKeyDictionary[WebClient, WebClient] = weakref.WeakKeyDi
 _PERMALINKS: dict[tuple[str, str], str] = {}  # (channel, ts) → permalink: a thread parent's never changes
 
 
-# -- the seam for owners (issue #14) -----------------------------------------------------------------------------
+# -- owners -------------------------------------------------------------------------------------------------------
 def owner_lookup(store: RoadmapStore) -> Callable[[str, tuple[str, ...]], list[StepView]] | None:
-    """SEAM for owners (issue #14): the owners store (store/owners.py, wired as `store.owners`) connects here with
-    `store.owners.owned_steps(user, groups)`; until it exists, None, and the Home leaves the section out."""
-    return getattr(getattr(store, "owners", None), "owned_steps", None)
+    """Who owns what: the owners store (store/owners.py)."""
+    return store.owners.owned_steps
 
 
 def owned_steps(store: RoadmapStore, user: str, groups: tuple[str, ...]) -> list[StepView] | None:

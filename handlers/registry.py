@@ -4,7 +4,7 @@ here, once; the Slack listener and the console both answer through this module, 
 from __future__ import annotations
 
 # digest and threads register the Slack side of Slack-only commands; the others declare their own commands.
-from handlers import brief, canvas, digest, ledger, reactions, roadmaps, threads, watch  # noqa: F401
+from handlers import brief, canvas, digest, ledger, owners, reactions, reminders, roadmaps, threads, watch  # noqa: F401
 from handlers.commands import COMMANDS, Caller, Command, find_command, run_command
 
 __all__ = ["COMMANDS", "Caller", "Command", "find_command", "run_command"]

@@ -15,6 +15,8 @@ per domain. Each domain lives in a module of its own; each call is one transacti
     store.watch          watched sources, items, proposals  store/watch.py
     store.home           App Home prefs, follows         store/home.py
     store.cards          cluster cards, canvases, a channel's default cluster  store/cards.py
+    store.owners         step owners, conditional dates  store/owners.py, store/due_rules.py
+    store.reminders      reminder claims, snoozes, tz    store/reminders.py
     store.search(text)   `find`                          store/search.py
     store.asof           the roadmap at a past date      store/asof.py
     store.timeline       developments per week (charts)  store/timeline.py
@@ -38,6 +40,8 @@ from store.digests import Digests
 from store.home import HomeState
 from store.ledger import Ledger
 from store.outbox import Outbox
+from store.owners import Owners
+from store.reminders import Reminders
 from store.roadmap import RoadmapReads
 from store.roadmaps import Roadmaps, Scope
 from store.sequencing import Sequencing
@@ -65,6 +69,8 @@ class RoadmapStore:
         self.threads = ClusterThreads(self.db, self.scope)
         self.digests = Digests(self.db, self.scope)
         self.transfer = Transfer(self.db, self.scope)
+        self.owners = Owners(self.db, self.scope)
+        self.reminders = Reminders(self.db, self.scope)
         self.outbox = _shared.outbox if _shared else Outbox(self.db)
         self.ledger = Ledger(self.db, self.cache, self.scope)
         self.sequencing = Sequencing(self.db, self.cache, self.scope)

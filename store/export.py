@@ -7,6 +7,7 @@ from collections import defaultdict
 from sqlalchemy import select
 from sqlmodel import Session
 
+from store import transfer_owners
 from store.claims import all_claims
 from store.models import (
     ChannelRoadmap,
@@ -81,6 +82,7 @@ def export_roadmap(s: Session, rid: int) -> dict:
                 }
             )
         )
+    owned, defaults, holidays = transfer_owners.export(s, rid)
     by_cluster: dict[int, list[dict]] = defaultdict(list)
     for x in steps:
         by_cluster[x.cluster_id].append(
@@ -97,6 +99,7 @@ def export_roadmap(s: Session, rid: int) -> dict:
                     "answers": sorted(answers[x.id], key=key_order) or None,
                     "after": sorted(after[x.id], key=key_order) or None,
                     "claims": claims[x.id] or None,
+                    **owned.get(x.id, {}),
                     "history": history[x.id] or None,
                 }
             )
@@ -152,7 +155,7 @@ def export_roadmap(s: Session, rid: int) -> dict:
     doc = {
         "format": "roadmap/1",
         "roadmap": roadmap,
-        "sides": [{"code": x.code, "name": x.name} for x in sides],
+        "sides": [drop_none({"code": x.code, "name": x.name, "default_owner": defaults.get(x.id)}) for x in sides],
         "clusters": [
             drop_none(
                 {
@@ -169,6 +172,8 @@ def export_roadmap(s: Session, rid: int) -> dict:
     }
     if threads:
         doc["threads"] = threads
+    if holidays:
+        doc["holidays"] = holidays
     if watched := export_sources(s, rid):
         doc["watch_sources"] = watched
     return doc

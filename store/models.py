@@ -399,3 +399,92 @@ class ChannelDefaultCluster(SQLModel, table=True):
     cluster_id: int = Field(foreign_key="cluster.id")
     set_by: str = Field(default="", max_length=64)
     set_at: datetime = Field(default_factory=utcnow)
+
+
+class StepOwner(SQLModel, table=True):
+    """Who owns a step: Slack users (U…/W…) and user groups (S…); a step with none is owned by its side's default."""
+
+    __tablename__ = "step_owner"
+    __table_args__ = (
+        UniqueConstraint("step_id", "owner", name="uq_step_owner_step_owner"),
+        Index("ix_step_owner_owner", "owner"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    step_id: int = Field(foreign_key="step.id")
+    owner: str = Field(max_length=32)
+    added_by: str = Field(default="", max_length=64)
+    added_at: datetime = Field(default_factory=utcnow)
+
+
+class SideDefaultOwner(SQLModel, table=True):
+    """The owner (a user or a user group) of a side's steps that name no owner of their own."""
+
+    __tablename__ = "side_default_owner"
+    side_id: int = Field(primary_key=True, foreign_key="side.id")
+    owner: str = Field(max_length=32)
+    set_by: str = Field(default="", max_length=64)
+    set_at: datetime = Field(default_factory=utcnow)
+
+
+class StepDueRule(SQLModel, table=True):
+    """A conditional due date: the step falls due `days` after `after_step_id` is marked done (then it is applied,
+    audited, and removed)."""
+
+    __tablename__ = "step_due_rule"
+    step_id: int = Field(primary_key=True, foreign_key="step.id")
+    after_step_id: int = Field(foreign_key="step.id", index=True)
+    days: int
+    created_by: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ReminderRun(SQLModel, table=True):
+    """One claim per (user, local date): the database makes a reminder DM go out at most once a day."""
+
+    __tablename__ = "reminder_run"
+    __table_args__ = (UniqueConstraint("user_id", "local_date", name="uq_reminder_run_user_date"),)
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: str = Field(max_length=32)
+    local_date: date
+    status: str = Field(default="claimed", max_length=16)
+    claimed_by: str = Field(default="", max_length=120)
+    claimed_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+    attempts: int = 0
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    channel: str | None = Field(default=None, max_length=32)
+    message_ts: str | None = Field(default=None, max_length=32)
+
+
+class ReminderSnooze(SQLModel, table=True):
+    """A user's step left out of their reminders until a date."""
+
+    __tablename__ = "reminder_snooze"
+    user_id: str = Field(primary_key=True, max_length=32)
+    step_id: int = Field(primary_key=True, foreign_key="step.id")
+    until: date
+
+
+class ReminderOptOut(SQLModel, table=True):
+    """`/roadmap remind off`: this user gets no reminder DMs."""
+
+    __tablename__ = "reminder_opt_out"
+    user_id: str = Field(primary_key=True, max_length=32)
+    at: datetime = Field(default_factory=utcnow)
+
+
+class UserTimezone(SQLModel, table=True):
+    """users.info's `tz` of a user, cached (refetched after a TTL)."""
+
+    __tablename__ = "user_timezone"
+    user_id: str = Field(primary_key=True, max_length=32)
+    tz: str = Field(max_length=64)
+    fetched_at: datetime = Field(default_factory=utcnow)
+
+
+class RoadmapHoliday(SQLModel, table=True):
+    """A day without reminders (the roadmap file's `holidays:`)."""
+
+    __tablename__ = "roadmap_holiday"
+    roadmap_id: int = Field(primary_key=True, foreign_key="roadmap.id")
+    day: date = Field(primary_key=True)

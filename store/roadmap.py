@@ -11,7 +11,7 @@ from store import names
 from store.base import Database
 from store.cache import ReadCache, cached_read
 from store.errors import NotFound
-from store.models import Cluster, Development, Roadmap, Side, Step, StepChange
+from store.models import Cluster, Development, Roadmap, Side, Step, StepChange, StepOwner
 from store.queries import (
     as_int,
     cluster_ref,
@@ -182,14 +182,25 @@ class RoadmapReads:
             sides = {i: SideView(x.code, x.name) for i, x in side_rows.items()}
             progress = [SideProgress(sides[i], int(d or 0), int(n)) for i, n, d in counts]
             grouped: list[tuple[SideView, list[StepView]]] = []
+            shown: dict[int, str] = {}
             for side_id, _n, _done in counts:
-                first = s.exec(
-                    select(Step)
-                    .where(Step.cluster_id == cluster.id, Step.side_id == side_id)
-                    .order_by(Step.number)
-                    .limit(steps)
-                ).scalars()
+                first = (
+                    s.exec(
+                        select(Step)
+                        .where(Step.cluster_id == cluster.id, Step.side_id == side_id)
+                        .order_by(Step.number)
+                        .limit(steps)
+                    )
+                    .scalars()
+                    .all()
+                )
+                shown.update({x.id: x.key for x in first})
                 grouped.append((sides[side_id], [step_view(x, side_rows[side_id], cluster.slug) for x in first]))
+            owners: dict[str, tuple[str, ...]] = {}
+            if shown:  # the shown steps' own owners (a change of owners writes the step: data_version moves)
+                q = select(StepOwner.step_id, StepOwner.owner).where(StepOwner.step_id.in_(list(shown)))
+                for step_id, owner in s.exec(q.order_by(StepOwner.id)).all():
+                    owners[shown[step_id]] = (*owners.get(shown[step_id], ()), owner)
             pair_views = list_pairs(s, self.rid, cluster_id=cluster.id, limit=pairs).get(cluster.id, [])
             states = tallied_pairs(pair_tally(s, self.rid, cluster_id=cluster.id).get(cluster.id, []), sides)
             devs = latest_developments(s, Development.cluster_id == cluster.id, developments)
@@ -201,6 +212,7 @@ class RoadmapReads:
             progress=progress,
             pairs_total=sum(n for _, n in states),
             open_pairs=sum(n for p, n in states if p.is_open),
+            owners=owners,
         )
 
     @cached_read

@@ -16,6 +16,7 @@ FORMAT = "roadmap/1"
 DEFAULT_ROADMAP = Path(__file__).parent / "data" / "us-belarus.yaml"
 _STEP_ID = re.compile(r"^[A-Z][A-Z0-9]{0,11}-\d{1,5}$")
 _SLUG = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+_OWNER = re.compile(r"^[UWS][A-Z0-9]{2,20}$")
 
 
 class RoadmapFileError(ValueError):
@@ -105,6 +106,7 @@ def _validate_roadmap(data: dict) -> list[str]:
     step_side: dict[str, str] = {}
     answers: list[tuple[str, str, str]] = []
     after: dict[str, list[str]] = {}
+    rules: list[tuple[str, str, str]] = []
     slugs: set[str] = set()
     prefixes: set[str] = set()
     for i, cluster in enumerate(clusters):
@@ -152,9 +154,32 @@ def _validate_roadmap(data: dict) -> list[str]:
                 answers.append((key, str(other), swhere))
             _check_after(step, swhere, after, errors)
             _check_claims(step, swhere, side_codes, errors)
+            owners = step.get("owners")
+            if owners is not None and not (
+                isinstance(owners, list) and all(isinstance(o, str) and _OWNER.match(o) for o in owners)
+            ):
+                errors.append(f"{swhere}: `owners` must be a list of Slack user (U…, W…) or user-group (S…) ids")
+            rule = step.get("due_after")
+            if rule is not None:
+                if not (isinstance(rule, dict) and isinstance(rule.get("days"), int) and rule.get("step")):
+                    errors.append(f"{swhere}: `due_after` needs `step` (a step id) and `days` (a whole number)")
+                else:
+                    rules.append((key, str(rule["step"]), swhere))
             for k, h in enumerate(step.get("history") or []):
                 if not isinstance(h, dict) or not isinstance(h.get("at"), datetime) or not h.get("field"):
                     errors.append(f"{swhere}, history[{k}]: needs `at` (a timestamp), `field`, `from`, `to`")
+    for key, other, where in rules:
+        if other not in step_side or other == key:
+            errors.append(f"{where}: `due_after` names {other!r}, which is not another step in this file")
+    for i, side in enumerate(sides):
+        owner = side.get("default_owner") if isinstance(side, dict) else None
+        if owner is not None and not (isinstance(owner, str) and _OWNER.match(owner)):
+            errors.append(f"sides[{i}]: `default_owner` must be a Slack user (U…) or user-group (S…) id")
+    holidays = data.get("holidays")
+    if holidays is not None and not (
+        isinstance(holidays, list) and all(isinstance(d, date) and not isinstance(d, datetime) for d in holidays)
+    ):
+        errors.append("holidays: must be a list of dates (YYYY-MM-DD)")
     for key, other, where in answers:
         if other not in step_side:
             errors.append(f"{where}: answers {other!r}, which is not a step in this file")

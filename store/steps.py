@@ -10,6 +10,7 @@ from datetime import date, datetime
 from sqlmodel import Session
 
 from store.base import Database, opt_str
+from store.due_rules import apply_after_done
 from store.models import Cluster, Side, Step, StepChange, utcnow
 from store.names import normalize_status, strip_control_chars
 from store.outbox import CLUSTER_CHANGED, enqueue
@@ -77,4 +78,9 @@ def change_field(s: Session, step: Step, field: str, value, *, actor: str, note:
         enqueue(s, CLUSTER_CHANGED, str(step.cluster_id))
         if field in AUDITED_FIELDS:
             s.add(audit_row(step.id, field, old, value, actor=actor, note=note))
+        if field == "status" and value == "done":
+            # Conditional due dates waiting on this step, in this transaction: every door that marks a step done
+            # comes through here. The date counts from today in UTC (the store knows no time zone).
+            s.flush()
+            apply_after_done(s, step, actor=actor, today=utcnow().date(), set_due=change_field)
     return old

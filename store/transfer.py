@@ -9,6 +9,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from store import transfer_owners
 from store.base import Database, insert_ignore, upsert
 from store.claims import claim_facts, claim_of, put_claim, record_claim_change
 from store.developments import SlackMessage, add_development, checked_text
@@ -166,6 +167,7 @@ def _import_roadmap(s: Session, doc: dict, row: Roadmap, counts: dict[str, int],
         sides[side.code] = side
     clusters = {x.slug: x for x in s.exec(select(Cluster).where(Cluster.roadmap_id == rid)).scalars()}
     steps = {x.key: x for x in s.exec(select(Step).where(Step.roadmap_id == rid)).scalars()}
+    existing = set(steps)  # a new step's owners come with its history; an existing one's change is audited
     s.flush()
     for pos, d in enumerate(doc["clusters"]):
         c = clusters.get(d["slug"]) or Cluster(roadmap_id=rid, slug=d["slug"], prefix=d["prefix"], title=d["title"])
@@ -190,6 +192,7 @@ def _import_roadmap(s: Session, doc: dict, row: Roadmap, counts: dict[str, int],
                     s.add(Reciprocity(step_id=a, counterpart_id=b))
                     existing_pairs.add((a, b))
                     counts["pairs"] += 1
+    transfer_owners.import_(s, doc, rid, steps, sides, actor, existing)
     graph = load_graph(s)
     for d in doc["clusters"]:
         for sd in d.get("steps") or []:
@@ -218,6 +221,7 @@ def _slugify(title: str) -> str:
 
 def _wipe(s: Session, roadmap_id: int | None = None) -> None:
     """Empty one roadmap (its row, bindings and channels' schedules stay), or with no id the whole store."""
+    transfer_owners.wipe(s, roadmap_id)
     if roadmap_id is None:
         for model in (  # watched sources refer to clusters and developments: they go first
             WatchItem,

@@ -132,6 +132,7 @@ class ClusterDetail:
     progress: list[SideProgress] = field(default_factory=list)
     pairs_total: int = 0
     open_pairs: int = 0
+    owners: dict[str, tuple[str, ...]] = field(default_factory=dict)  # step key → its own owners (shown steps)
 
 
 @dataclass(frozen=True)

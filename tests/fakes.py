@@ -42,6 +42,8 @@ class FakeSlack:
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.usergroups: dict[str, list[str]] = {}
+        # users.info: user id → its time zone (users.info answers user_not_found for anyone else)
+        self.users: dict[str, str] = {}
         self.history: dict[str, list[dict]] = {}
         # Canvases: id → its sections in order, each {"id", "markdown"}; a heading starts a section (as in Slack,
         # whose sections.lookup finds headings), and `replace` swaps one section for the new content's.
@@ -309,6 +311,18 @@ class FakeSlack:
         if method == "chat.getPermalink":
             ts = str(body.get("message_ts", "")).replace(".", "")
             return {"ok": True, "channel": channel, "permalink": f"https://policy.slack.com/archives/{channel}/p{ts}"}
+        if method == "users.info":
+            user = body.get("user")
+            if user not in self.users:
+                return {"ok": False, "error": "user_not_found"}
+            return {"ok": True, "user": {"id": user, "name": user.lower(), "tz": self.users[user]}}
+        if method == "usergroups.list":
+            groups = [{"id": g, "handle": g.lower(), "users": list(u)} for g, u in self.usergroups.items()]
+            return {"ok": True, "usergroups": groups}
+        if method == "conversations.open":
+            return {"ok": True, "channel": {"id": "D" + str(body.get("users", "")).lstrip("UW")}}
+        if method == "views.open":
+            return {"ok": True, "view": {"id": "V1"}}
         if method == "usergroups.users.list":
             return {"ok": True, "users": self.usergroups.get(body.get("usergroup"), [])}
         if method == "conversations.history":

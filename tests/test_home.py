@@ -15,7 +15,6 @@ from bot.web import SlackWSGI
 from handlers import home as home_module
 from handlers.outbox import OutboxWorker
 from store.models import utcnow
-from store.views import StepView
 from tests.fakes import Scripted
 from tests.slack_requests import TEAM, answer, send_event, send_interaction
 from tests.test_record_shortcut import assert_valid_view
@@ -242,18 +241,12 @@ def test_the_roadmap_picker_shows_another_roadmap_and_nothing_of_the_first(web, 
     assert store.home.followed(VIEWER, moldova) == []
 
 
-def test_the_owned_section_appears_only_with_an_owner_lookup(web, fake_slack, store, monkeypatch):
-    assert "Steps you or your groups own" not in text_of(open_home(web, fake_slack))
-    asked = []
-
-    class Owners:
-        def owned_steps(self, user: str, groups: tuple[str, ...]) -> list[StepView]:
-            asked.append((user, groups))
-            return [store.roadmap.step("SEC-5"), store.roadmap.step("ECO-1")]
-
-    monkeypatch.setattr(type(store), "owners", Owners(), raising=False)
+def test_the_owned_section_lists_the_steps_the_user_owns(web, fake_slack, store):
+    assert "*Steps you or your groups own*\\nNone open." in text_of(open_home(web, fake_slack))
+    store.owners.assign("SEC-5", [VIEWER], actor="U0EDITOR")
+    store.owners.assign("ECO-1", [VIEWER], actor="U0EDITOR")
     text = text_of(open_home(web, fake_slack))
-    assert "Steps you or your groups own" in text and "`SEC-5`" in text and asked[-1] == (VIEWER, ())
+    assert "Steps you or your groups own" in text and "`SEC-5`" in text and "`ECO-1`" in text
 
 
 # -- rebuilds through the outbox ---------------------------------------------------------------------------------

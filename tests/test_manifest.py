@@ -68,6 +68,9 @@ def test_events_and_scopes_cover_what_the_bot_does():
         "reactions:read",  # reaction_added: record by 📝
         "canvases:write",  # /roadmap canvas
         "files:write",  # files_upload_v2: the brief, the chart, the digest's chart
+        "users:read",  # owners' time zones, unknown users refused
+        "im:write",  # reminder DMs and owner notices
+        "im:history",  # a retried reminder checks the DM for its marker
     }
     assert needed <= set(MANIFEST["oauth_config"]["scopes"]["bot"])
 

@@ -1,7 +1,7 @@
 """home: per-user App Home state (the roadmap and side it shows, when it was last opened) and followed clusters
 
 Revision ID: 0008_home
-Revises: 0005_outbox
+Revises: 0007_owners
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0008_home"
-down_revision: str | None = "0005_outbox"
+down_revision: str | None = "0007_owners"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
