@@ -242,7 +242,8 @@ class PendingWork(SQLModel, table=True):
 # kept by triggers; a later migration that copies `development` or `step` (batch mode) must re-create them.
 SEARCH_SQL = {
     "development": "to_tsvector('english'::regconfig, development.text || ' ' || development.source)",
-    "step": "(setweight(to_tsvector('english'::regconfig, step.key || ' ' || step.title), 'A') || "
+    # The id's hyphen becomes a space: PostgreSQL's parser would read "SEC-1" as "sec" and the number -1.
+    "step": "(setweight(to_tsvector('english'::regconfig, translate(step.key, '-', ' ') || ' ' || step.title), 'A') || "
     "setweight(to_tsvector('english'::regconfig, step.detail || ' ' || step.source), 'B'))",
 }
 SEARCH_OBJECTS = ("development_fts", "step_fts", "ix_development_search", "ix_step_search")
