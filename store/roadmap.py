@@ -16,6 +16,7 @@ from store.queries import (
     as_int,
     cluster_ref,
     find_step,
+    first_open_pairs,
     latest_developments,
     pair_tally,
     step_view,
@@ -222,18 +223,31 @@ class RoadmapReads:
         return self.step_detail(key, developments=0, history=0).step
 
     @cached_read
-    def open_commitments(self, side: str | None = None) -> list[tuple[ClusterRef, list[PairView]]]:
-        """Open reciprocal pairs per cluster; with `side`, only pairs where that side owes a move."""
+    def open_commitments(
+        self, side: str | None = None, limit: int | None = 10
+    ) -> list[tuple[ClusterRef, list[PairView], int]]:
+        """Open reciprocal pairs per cluster: (cluster, its first `limit` open pairs, how many there are); with
+        `side`, only pairs where that side owes a move. Bounded: the counts come from the pair tally (rows per
+        side and state, not per pair) and only the listed pairs are read (one window query)."""
         with self.db.session() as s:
             clusters = s.exec(self._clusters()).scalars().all()
-            by_cluster = list_pairs(s, self.rid)
+            side_rows = s.exec(select(Side).where(Side.roadmap_id == self.rid)).scalars().all()
+            sides = {x.id: SideView(x.code, x.name) for x in side_rows}
+            side_id = next((x.id for x in side_rows if x.code == side), None) if side else None
+            tallies = pair_tally(s, self.rid)
+            pair_ids = first_open_pairs(
+                self.rid, limit if limit is not None else 10**9, side_id=side_id, owed_first=False
+            )
+            by_cluster = list_pairs(s, self.rid, pair_ids=pair_ids)
         out = []
         for c in clusters:
-            open_pairs = [p for p in by_cluster.get(c.id, []) if p.is_open]
-            if side:
-                open_pairs = [p for p in open_pairs if any(x.code == side for x in p.owed_by)]
-            if open_pairs:
-                out.append((cluster_ref(c), open_pairs))
+            total = sum(
+                n
+                for pair, n in tallied_pairs(tallies.get(c.id, []), sides)
+                if pair.is_open and (side is None or any(x.code == side for x in pair.owed_by))
+            )
+            if total:
+                out.append((cluster_ref(c), by_cluster.get(c.id, []), total))
         return out
 
     def _clusters(self):

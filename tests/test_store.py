@@ -127,7 +127,7 @@ def test_next_move_follows_status(store):
     assert [s.code for s in moved.owed_by] == [b.side.code]
     assert any(
         any(x.code == b.side.code for x in p.owed_by)
-        for _, ps in store.roadmap.open_commitments(b.side.code)
+        for _, ps, _n in store.roadmap.open_commitments(b.side.code)
         for p in ps
     )
 
