@@ -6,9 +6,10 @@ object rides under one key, but no handler reads that key itself)."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -22,6 +23,7 @@ from store.schedule import Defaults
 
 log = logging.getLogger(__name__)
 _KEY = "services"
+WORKSPACE_RETRY_SECONDS = 300
 
 
 class HandlerSettings(Protocol):
@@ -59,6 +61,7 @@ class Services:
     clients: SlackClients
     editors: Editors
     executor: Executor
+    _workspace: tuple[str | None, float | None] = field(default=(None, None), repr=False)
 
     @classmethod
     def of(cls, context: Any) -> Services:
@@ -83,6 +86,20 @@ class Services:
             today=datetime.now(self.settings.tz).date(),
             shareable=shareable,
         )
+
+    def workspace_url(self) -> str | None:
+        """The workspace's URL (auth.test `url`), asked once per process, to form permalinks without a Web API
+        call per message. None while Slack cannot say; asked again after WORKSPACE_RETRY_SECONDS."""
+        url, asked_at = self._workspace
+        if url or (asked_at is not None and time.monotonic() - asked_at < WORKSPACE_RETRY_SECONDS):
+            return url
+        try:
+            url = self.clients.reader.auth_test().get("url")
+        except Exception as exc:  # Slack down or refusing: permalinks are fetched after the answer instead
+            log.warning("auth.test failed, permalinks will be fetched: %s", exc)
+            url = None
+        self._workspace = (url, time.monotonic())
+        return url
 
     def after_response(self, fn: Callable[[], None], what: str) -> None:
         """Run slow work (Web API calls) after the HTTP answer has gone back to Slack."""

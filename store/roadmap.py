@@ -87,6 +87,13 @@ class RoadmapReads:
         with self.db.session() as s:
             return s.exec(select(Step.id).where(Step.roadmap_id == self.rid, Step.key == key)).first() is not None
 
+    def existing_steps(self, keys: list[str]) -> set[str]:
+        """Which of `keys` are step ids of this roadmap (one query)."""
+        if not keys:
+            return set()
+        with self.db.session() as s:
+            return set(s.exec(select(Step.key).where(Step.roadmap_id == self.rid, Step.key.in_(keys))).scalars())
+
     def steps_by_cluster(self) -> list[tuple[ClusterRef, list[StepView]]]:
         """Every cluster with its steps in order (for pickers)."""
         with self.db.session() as s:
