@@ -96,6 +96,8 @@ class Step(SQLModel, table=True):
         # Status answers: per-side counts read only this index; a side's first steps are one range scan.
         Index("ix_step_cluster_side_status", "cluster_id", "side_id", "status"),
         Index("ix_step_cluster_side_number", "cluster_id", "side_id", "number"),
+        # The roadmap's counts per cluster, side and status (status overview) from this index alone (0006).
+        Index("ix_step_roadmap_tally", "roadmap_id", "cluster_id", "side_id", "status"),
         UniqueConstraint("roadmap_id", "key", name="uq_step_roadmap_key"),
     )
     id: int | None = Field(default=None, primary_key=True)
