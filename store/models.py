@@ -54,10 +54,22 @@ class ChannelRoadmap(SQLModel, table=True):
 
 
 class DataVersion(SQLModel, table=True):
-    """One row whose counter database triggers bump on every write to roadmap, channel_roadmap, side, cluster, step,
-    reciprocity and development (migrations 0003, 0004): the key under which status answers are cached."""
+    """One row whose counter database triggers bump on every write to roadmap, channel_roadmap, side, cluster, step
+    and reciprocity (migrations 0003, 0004; development has its own counter since 0006): with
+    development_version, the key under which status answers are cached."""
 
     __tablename__ = "data_version"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+    id: int = Field(default=1, primary_key=True)
+    n: int = Field(default=0, sa_type=BigInteger)
+
+
+class DevelopmentVersion(SQLModel, table=True):
+    """The counter of writes to development (migration 0006), apart from data_version: answers made of steps and
+    pairs only stay cached while developments are recorded, and development writers never wait on data_version's
+    row (store/cache.py)."""
+
+    __tablename__ = "development_version"
     __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
     id: int = Field(default=1, primary_key=True)
     n: int = Field(default=0, sa_type=BigInteger)

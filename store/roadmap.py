@@ -4,6 +4,7 @@ open commitments). Every answer is a plain view, cached per process under data_v
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 
 from sqlalchemy import func, select
 
@@ -50,7 +51,7 @@ class RoadmapReads:
         return self.scope.id
 
     # -- what the roadmap is made of ----------------------------------------------------------------------------
-    @cached_read
+    @cached_read(structure=True)
     def info(self) -> dict[str, str]:
         """The roadmap's slug, title, description and sources (one per line); empty for an empty store."""
         with self.db.session() as s:
@@ -62,7 +63,7 @@ class RoadmapReads:
     def title(self) -> str:
         return self.info().get("title", "Roadmap")
 
-    @cached_read
+    @cached_read(structure=True)
     def clusters(self) -> list[ClusterRef]:
         with self.db.session() as s:
             return [cluster_ref(c) for c in s.exec(self._clusters()).scalars()]
@@ -70,7 +71,7 @@ class RoadmapReads:
     def cluster_title(self, slug: str) -> str:
         return next((c.title for c in self.clusters() if c.slug == slug), slug)
 
-    @cached_read
+    @cached_read(structure=True)
     def sides(self) -> list[SideView]:
         with self.db.session() as s:
             q = select(Side).where(Side.roadmap_id == self.rid).order_by(Side.position)
@@ -117,7 +118,9 @@ class RoadmapReads:
 
         Bounded queries only: steps and pairs are counted in SQL (grouped by cluster, side and state, so the
         answer's size does not grow with the roadmap), and the latest development is one index probe per cluster.
-        """
+        The counts stay cached while only developments are recorded (store/cache.py); the latest dates are read
+        again after each."""
+        counted = self._overview_counts()
         with self.db.session() as s:
             latest = (
                 select(Development.occurred_on)
@@ -127,9 +130,14 @@ class RoadmapReads:
                 .correlate(Cluster)
                 .scalar_subquery()
             )
-            clusters = s.exec(
-                select(Cluster, latest).where(Cluster.roadmap_id == self.rid).order_by(Cluster.position)
-            ).all()
+            latest_on = dict(s.exec(select(Cluster.id, latest).where(Cluster.roadmap_id == self.rid)).all())
+        return [replace(summary, latest_on=latest_on.get(cid)) for cid, summary in counted]
+
+    @cached_read(structure=True)
+    def _overview_counts(self) -> list[tuple[int, ClusterSummary]]:
+        """cluster_overview without the latest development dates: (cluster id, summary) in cluster order."""
+        with self.db.session() as s:
+            clusters = s.exec(select(Cluster).where(Cluster.roadmap_id == self.rid).order_by(Cluster.position)).all()
             side_rows = s.exec(select(Side).where(Side.roadmap_id == self.rid)).scalars().all()
             sides = {x.id: SideView(x.code, x.name) for x in side_rows}
             side_order = {x.id: x.position for x in side_rows}
@@ -143,7 +151,7 @@ class RoadmapReads:
         for cluster_id, side_id, total, done in sorted(counts, key=lambda r: side_order[r[1]]):
             progress[cluster_id].append(SideProgress(sides[side_id], int(done or 0), int(total)))
         out = []
-        for cluster, latest_on in clusters:
+        for (cluster,) in clusters:
             open_pairs = 0
             owed: dict[str, int] = defaultdict(int)
             owed_sides: dict[str, SideView] = {}
@@ -154,22 +162,30 @@ class RoadmapReads:
                 for side in pair.owed_by:
                     owed[side.code] += n
                     owed_sides[side.code] = side
-            out.append(
-                ClusterSummary(
-                    cluster=cluster_ref(cluster),
-                    progress=progress.get(cluster.id, []),
-                    open_pairs=open_pairs,
-                    owed=sorted(((owed_sides[c], n) for c, n in owed.items()), key=lambda x: -x[1]),
-                    latest_on=latest_on,
-                    steps_total=sum(p.total for p in progress.get(cluster.id, [])),
-                )
+            summary = ClusterSummary(
+                cluster=cluster_ref(cluster),
+                progress=progress.get(cluster.id, []),
+                open_pairs=open_pairs,
+                owed=sorted(((owed_sides[c], n) for c, n in owed.items()), key=lambda x: -x[1]),
+                latest_on=None,
+                steps_total=sum(p.total for p in progress.get(cluster.id, [])),
             )
+            out.append((cluster.id, summary))
         return out
 
     @cached_read
     def cluster_detail(self, slug: str, developments: int = 5, steps: int = 12, pairs: int = 12) -> ClusterDetail:
         """One cluster: every side's progress, its first `steps` steps per side (by number), its first
-        `pairs` pairs with the pair counts, and the latest developments. Each list is an index range scan."""
+        `pairs` pairs with the pair counts, and the latest developments. Each list is an index range scan; all
+        but the developments stay cached while only developments are recorded (store/cache.py)."""
+        cluster_id, detail = self._cluster_structure(slug, steps, pairs)
+        with self.db.session() as s:
+            devs = latest_developments(s, Development.cluster_id == cluster_id, developments)
+        return replace(detail, developments=devs)
+
+    @cached_read(structure=True)
+    def _cluster_structure(self, slug: str, steps: int, pairs: int) -> tuple[int, ClusterDetail]:
+        """cluster_detail without its developments: (cluster id, detail)."""
         with self.db.session() as s:
             cluster = (
                 s.exec(select(Cluster).where(Cluster.roadmap_id == self.rid, Cluster.slug == slug)).scalars().first()
@@ -196,12 +212,11 @@ class RoadmapReads:
                 grouped.append((sides[side_id], [step_view(x, side_rows[side_id], cluster.slug) for x in first]))
             pair_views = list_pairs(s, self.rid, cluster_id=cluster.id, limit=pairs).get(cluster.id, [])
             states = tallied_pairs(pair_tally(s, self.rid, cluster_id=cluster.id).get(cluster.id, []), sides)
-            devs = latest_developments(s, Development.cluster_id == cluster.id, developments)
-        return ClusterDetail(
+        return cluster.id, ClusterDetail(
             cluster_ref(cluster),
             grouped,
             pair_views,
-            devs,
+            [],
             progress=progress,
             pairs_total=sum(n for _, n in states),
             open_pairs=sum(n for p, n in states if p.is_open),
@@ -229,7 +244,7 @@ class RoadmapReads:
         """One step's current state (no history, no developments)."""
         return self.step_detail(key, developments=0, history=0).step
 
-    @cached_read
+    @cached_read(structure=True)
     def open_commitments(
         self, side: str | None = None, limit: int | None = 10
     ) -> list[tuple[ClusterRef, list[PairView], int]]:
