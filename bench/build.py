@@ -143,7 +143,7 @@ def add_steps(engine: Engine, extra: int, seed: int = 7) -> Shape:
         n_devs = conn.execute(select(func.count()).select_from(Development)).scalar_one()
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("ANALYZE step, reciprocity"))  # what autovacuum would have done by now
+            conn.execute(text("ANALYZE cluster, step, reciprocity"))  # what autovacuum would have done by now
     log(f"  added {extra:,} steps and {len(pairs):,} reciprocal pairs in {time.perf_counter() - t0:.1f} s")
     return Shape(
         clusters=[c[0] for c in clusters],
