@@ -194,3 +194,46 @@ def test_malformed_finds_get_an_answer_never_a_500(web, typed):
     response = send_command(web, f"find {typed}")
     assert response.status == 200, response.body
     assert json.loads(response.body)["blocks"]
+
+
+def test_postgresql_searches_through_the_gin_indexes(store, engine, backend):
+    """The query must repeat the indexed expression exactly, or PostgreSQL scans every row."""
+    if backend != "postgresql":
+        pytest.skip("SQLite searches its FTS5 tables, which are the index")
+    from sqlalchemy import event
+
+    with engine.begin() as conn:  # enough rows for the planner to prefer an index, as in any real roadmap
+        conn.execute(
+            text(
+                "INSERT INTO development (cluster_id, text, author, occurred_on, precision, recorded_at, source) "
+                "SELECT c.id, 'filler words ' || g, 'x', '2025-01-01', 'day', now(), '' "
+                "FROM generate_series(1, 3000) g, (SELECT min(id) AS id FROM cluster) c"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO step (roadmap_id, key, number, cluster_id, side_id, title, detail, status, source, "
+                "created_at, updated_at) SELECT s.roadmap_id, 'GEN-' || g, g, s.cluster_id, s.side_id, "
+                "'filler step ' || g, '', 'proposed', '', now(), now() "
+                "FROM generate_series(1, 3000) g, (SELECT * FROM step ORDER BY id LIMIT 1) s"
+            )
+        )
+        conn.execute(text("ANALYZE development"))
+        conn.execute(text("ANALYZE step"))
+    seen: list[tuple[str, dict]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        if "@@" in statement and "LIMIT" in statement and "count(" not in statement:
+            seen.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        store.search("Kellogg")
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    plans = []
+    with engine.connect() as conn:
+        for statement, parameters in seen:
+            plans.append(" ".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + statement, parameters)))
+    assert any("ix_development_search" in p for p in plans), plans
+    assert any("ix_step_search" in p for p in plans), plans
