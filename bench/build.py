@@ -81,7 +81,7 @@ def open_target(database_url: str | None, out_dir: Path) -> Target:
         url = f"{db.normalize_url(database_url)}{sep}options=-csearch_path%3D{schema}"
         target = Target("postgresql", url, db.make_engine(url), [drop])
     db.upgrade(target.engine)
-    RoadmapStore(target.engine).import_roadmap(load(DEFAULT_ROADMAP))
+    RoadmapStore(target.engine).transfer.import_doc(load(DEFAULT_ROADMAP))
     return target
 
 
@@ -100,16 +100,17 @@ def add_steps(engine: Engine, extra: int, seed: int = 7) -> Shape:
     rnd = random.Random(seed)
     t0 = time.perf_counter()
     with engine.begin() as conn:
-        clusters = list(conn.execute(select(Cluster.id, Cluster.prefix).order_by(Cluster.position)))
+        clusters = list(conn.execute(select(Cluster.id, Cluster.prefix, Cluster.roadmap_id).order_by(Cluster.position)))
         sides = [r[0] for r in conn.execute(select(Side.id).order_by(Side.position))]
         now = datetime.now(UTC)
         rows = []
         for i in range(extra):
-            cluster_id, prefix = clusters[i % len(clusters)]
+            cluster_id, prefix, roadmap_id = clusters[i % len(clusters)]
             number = EXTRA_STEP_FROM + i // len(clusters)
             status = rnd.choices(list(STATUS_WEIGHTS), weights=list(STATUS_WEIGHTS.values()))[0]
             rows.append(
                 dict(
+                    roadmap_id=roadmap_id,
                     key=f"{prefix}-{number}",
                     number=number,
                     cluster_id=cluster_id,
@@ -142,7 +143,7 @@ def add_steps(engine: Engine, extra: int, seed: int = 7) -> Shape:
         n_devs = conn.execute(select(func.count()).select_from(Development)).scalar_one()
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("ANALYZE step, reciprocity"))  # what autovacuum would have done by now
+            conn.execute(text("ANALYZE cluster, step, reciprocity"))  # what autovacuum would have done by now
     log(f"  added {extra:,} steps and {len(pairs):,} reciprocal pairs in {time.perf_counter() - t0:.1f} s")
     return Shape(
         clusters=[c[0] for c in clusters],

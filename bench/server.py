@@ -143,6 +143,9 @@ class Timing:
         return cls(len(ms), round(q[49], 2), round(q[94], 2), round(statistics.fmean(ms), 2), round(ms[0], 2))
 
 
+WRITE = "log economic bench write"  # a development: the commonest write
+
+
 class SlackClient:
     """One keep-alive connection, sending requests exactly as Slack does (v0 signature over the raw body)."""
 
@@ -180,6 +183,21 @@ class SlackClient:
         except ValueError:
             data = {"raw": payload.decode(errors="replace")}
         return status, data, elapsed
+
+    def measure_after_write(self, text: str, runs: int, warmup: int, write: str = WRITE) -> Timing:
+        """`text` timed right after a signed `/roadmap log` through the same app, so no cache can answer it
+        (the write bumps the version every process's cache is filed under); the write itself is not timed."""
+        samples = []
+        for i in range(warmup + runs):
+            status, data, _ = self.command(f"{write} {i}")
+            if status != 200 or "⚠️" in json.dumps(data, ensure_ascii=False):
+                raise SystemExit(f"`/roadmap {write}` answered {status}: {str(data)[:300]}")
+            status, _data, elapsed = self.command(text)
+            if status != 200:
+                raise SystemExit(f"`/roadmap {text}` answered {status} during the run")
+            if i >= warmup:
+                samples.append(elapsed)
+        return Timing.of(samples)
 
     def measure_command(self, text: str, runs: int, warmup: int) -> Timing:
         status, data, _ = self.command(text)

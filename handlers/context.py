@@ -6,9 +6,10 @@ object rides under one key, but no handler reads that key itself)."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -23,6 +24,7 @@ from store.schedule import Defaults
 
 log = logging.getLogger(__name__)
 _KEY = "services"
+WORKSPACE_RETRY_SECONDS = 300
 
 
 class HandlerSettings(Protocol):
@@ -73,6 +75,7 @@ class Services:
     editors: Editors
     executor: Executor
     directory: Directory | None = None
+    _workspace: tuple[str | None, float | None] = field(default=(None, None), repr=False)
 
     @classmethod
     def of(cls, context: Any) -> Services:
@@ -102,6 +105,20 @@ class Services:
             directory=self.directory,
             stale_days=self.settings.stale_days,
         )
+
+    def workspace_url(self) -> str | None:
+        """The workspace's URL (auth.test `url`), asked once per process, to form permalinks without a Web API
+        call per message. None while Slack cannot say; asked again after WORKSPACE_RETRY_SECONDS."""
+        url, asked_at = self._workspace
+        if url or (asked_at is not None and time.monotonic() - asked_at < WORKSPACE_RETRY_SECONDS):
+            return url
+        try:
+            url = self.clients.reader.auth_test().get("url")
+        except Exception as exc:  # Slack down or refusing: permalinks are fetched after the answer instead
+            log.warning("auth.test failed, permalinks will be fetched: %s", exc)
+            url = None
+        self._workspace = (url, time.monotonic())
+        return url
 
     def after_response(self, fn: Callable[[], None], what: str) -> None:
         """Run slow work (Web API calls) after the HTTP answer has gone back to Slack."""

@@ -78,7 +78,9 @@ def home_view(services: Services, user: str, now: datetime | None = None) -> dic
         sides = store.roadmap.sides()
         pref = services.store.home.pref(user)
         side = next((x for x in sides if pref.roadmap_id == rid and x.code == pref.side), None)
-        owes = [(c, p) for c, pairs in (store.roadmap.open_commitments(side.code) if side else []) for p in pairs]
+        owed = store.roadmap.open_commitments(side.code, limit=MAX_STEPS) if side else []
+        owes = [(c, p) for c, pairs, _n in owed for p in pairs]
+        owes_total = sum(n for _c, _p, n in owed)  # exact: the lists hold the first few per cluster
         overview = store.roadmap.cluster_overview()
         followed = services.store.home.followed(user, rid)
         details = [store.roadmap.cluster_detail(slug, developments=FOLLOWED_DEVELOPMENTS) for slug in followed]
@@ -100,7 +102,7 @@ def home_view(services: Services, user: str, now: datetime | None = None) -> dic
         owned=owned[:MAX_STEPS] if owned is not None else None,
         owned_more=max(len(owned) - MAX_STEPS, 0) if owned is not None else 0,
         owes=owes[:MAX_STEPS],
-        owes_more=max(len(owes) - MAX_STEPS, 0),
+        owes_more=max(owes_total - len(owes[:MAX_STEPS]), 0),
         overview=overview[:MAX_CLUSTERS],
         overview_more=max(len(overview) - MAX_CLUSTERS, 0),
         followed=details[:MAX_FOLLOWED],

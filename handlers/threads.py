@@ -64,12 +64,23 @@ def clip_development(text: str) -> str:
     return text if len(text) <= MAX_DEVELOPMENT_CHARS else text[: MAX_DEVELOPMENT_CHARS - 1].rstrip() + "…"
 
 
-def parse_reply(text: str, store: RoadmapStore) -> ReplyIntent:
-    """Find the step a reply names (the first existing one) and whether it starts with `STEP-ID <status>`."""
+def step_candidates(text: str) -> list[str]:
+    """The step ids a reply may name, in the order parse_reply tries them (so one query can check them all)."""
+    keys = []
+    m = _STATUS_REPLY.match(text)
+    if m:
+        keys.append(normalize_step_key(m.group(1)))
+    keys += [normalize_step_key(c) for c in _STEP_MENTION.findall(text)[:5]]
+    return list(dict.fromkeys(k for k in keys if k))
+
+
+def intent_of(text: str, existing: set[str]) -> ReplyIntent:
+    """Which step a reply names (the first existing one) and whether it starts with `STEP-ID <status>`, given the
+    ids among step_candidates(text) that exist."""
     m = _STATUS_REPLY.match(text)
     if m:
         key = normalize_step_key(m.group(1))
-        if key and store.roadmap.step_exists(key):
+        if key and key in existing:
             try:
                 status = normalize_status(m.group(2))
             except NotFound:
@@ -78,9 +89,23 @@ def parse_reply(text: str, store: RoadmapStore) -> ReplyIntent:
                 return ReplyIntent(text, key, status, m.group(3).strip())
     for candidate in _STEP_MENTION.findall(text)[:5]:
         key = normalize_step_key(candidate)
-        if key and store.roadmap.step_exists(key):
+        if key and key in existing:
             return ReplyIntent(text, key)
     return ReplyIntent(text)
+
+
+def parse_reply(text: str, store: RoadmapStore) -> ReplyIntent:
+    """Find the step a reply names (the first existing one) and whether it starts with `STEP-ID <status>`."""
+    return intent_of(text, store.roadmap.existing_steps(step_candidates(text)))
+
+
+def reply_permalink(workspace_url: str | None, channel: str, ts: str, thread_ts: str) -> str | None:
+    """A thread reply's permalink, formed as Slack forms it (api.slack.com/methods/chat.getPermalink: the
+    workspace URL, `/archives/<channel>/p<ts without the dot>`, and for a reply `?thread_ts=…&cid=…`), so that
+    recording a reply needs no chat.getPermalink call and no second write. None without the workspace URL."""
+    if not workspace_url or not workspace_url.startswith("https://"):
+        return None
+    return f"{workspace_url.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}?thread_ts={thread_ts}&cid={channel}"
 
 
 def message_date(ts: str, tz: ZoneInfo) -> date:
@@ -202,7 +227,7 @@ def on_message(event: dict, context) -> None:
     elif subtype == "message_deleted":
         on_reply_deleted(services, event)
     elif subtype in HUMAN_SUBTYPES:
-        on_reply(services, event, bot_user)
+        on_reply(services, event, bot_user, services.workspace_url())
 
 
 def _is_human(message: dict, bot_user: str | None) -> bool:
@@ -227,27 +252,39 @@ def _thread_of(message: dict) -> str | None:
     return thread_ts if thread_ts and ts and thread_ts != ts else None
 
 
-def on_reply(services: Services, event: dict, bot_user: str | None) -> DevelopmentView | None:
+def on_reply(
+    services: Services, event: dict, bot_user: str | None, workspace_url: str | None = None
+) -> DevelopmentView | None:
+    """Record a reply in one transaction: the thread's cluster and roadmap, the steps it names and the
+    development itself (with its permalink, formed from the workspace URL) are one store call."""
     channel, ts, thread_ts = event.get("channel"), event.get("ts"), _thread_of(event)
     if not (channel and thread_ts and _is_human(event, bot_user)):
         return None
-    store = _thread_store(services, channel, thread_ts)
-    if store is None:
-        return None  # a thread that is not a cluster thread
-    cluster = store.threads.cluster_of(channel, thread_ts)
-    intent = parse_reply(clip_development(plain_text(event.get("text"))), store)
-    if not intent.text:
+    text = clip_development(plain_text(event.get("text")))
+    if not text:
         return None  # e.g. a file without a comment
     user = event["user"]
-    recorded = store.developments.record(
-        text=intent.text,
+    intents: list[ReplyIntent] = []
+
+    def decide(existing: set[str]) -> str | None:
+        intents.append(intent_of(text, existing))
+        return intents[-1].step
+
+    outcome = services.store.threads.record_reply(
+        channel,
+        thread_ts,
+        text=text,
         author=user,
-        # A reply naming a step belongs to the step (and so to its cluster, should that be another one).
-        **(dict(step=intent.step) if intent.step else dict(cluster=cluster)),
+        candidates=step_candidates(text),
+        decide=decide,
         occurred_on=message_date(ts, services.settings.tz),
         source=SOURCE,
-        slack=SlackMessage(channel, ts),
+        slack=SlackMessage(channel, ts, reply_permalink(workspace_url, channel, ts, thread_ts)),
     )
+    if outcome is None:
+        return None  # a thread that is not a cluster thread
+    roadmap_id, recorded = outcome
+    store, intent = services.store.scoped(roadmap_id), intents[-1]
     changed, refused = False, None
     if intent.status:
         if not services.caller(user, channel).is_editor:

@@ -1,8 +1,5 @@
-"""The roadmap schema. The only module (with the migrations) that knows table and column names.
-
-Times are timezone-aware UTC datetimes (sqlmodel's UTCDateTime); calendar facts (when something
-happened, a due date) are dates.
-"""
+"""The roadmap schema, the only module (with the migrations) that knows table and column names. Times are aware
+UTC datetimes (sqlmodel's UTCDateTime); calendar facts (when something happened, a due date) are dates."""
 
 from __future__ import annotations
 
@@ -54,10 +51,20 @@ class ChannelRoadmap(SQLModel, table=True):
 
 
 class DataVersion(SQLModel, table=True):
-    """One row whose counter database triggers bump on every write to roadmap, channel_roadmap, side, cluster, step,
-    reciprocity and development (migrations 0003, 0004): the key under which status answers are cached."""
+    """The counter triggers bump on every write to roadmap, channel_roadmap, side, cluster, step and reciprocity
+    (0003, 0004): with development_version (0006), the key under which status answers are cached."""
 
     __tablename__ = "data_version"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+    id: int = Field(default=1, primary_key=True)
+    n: int = Field(default=0, sa_type=BigInteger)
+
+
+class DevelopmentVersion(SQLModel, table=True):
+    """The counter of writes to development (0006): answers of steps and pairs only stay cached while developments
+    are recorded, and development writers never wait on data_version's row (store/cache.py)."""
+
+    __tablename__ = "development_version"
     __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
     id: int = Field(default=1, primary_key=True)
     n: int = Field(default=0, sa_type=BigInteger)
@@ -96,6 +103,8 @@ class Step(SQLModel, table=True):
         # Status answers: per-side counts read only this index; a side's first steps are one range scan.
         Index("ix_step_cluster_side_status", "cluster_id", "side_id", "status"),
         Index("ix_step_cluster_side_number", "cluster_id", "side_id", "number"),
+        # The roadmap's counts per cluster, side and status (status overview) from this index alone (0006).
+        Index("ix_step_roadmap_tally", "roadmap_id", "cluster_id", "side_id", "status"),
         UniqueConstraint("roadmap_id", "key", name="uq_step_roadmap_key"),
     )
     id: int | None = Field(default=None, primary_key=True)

@@ -220,22 +220,27 @@ def first_per_cluster(roadmap_id: int | None, condition, order_by: tuple, n: int
     return select(ranked.c.id).where(ranked.c.rn <= n)
 
 
-def first_open_pairs(roadmap_id: int | None, n: int):
-    """Ids of the first `n` open pairs per cluster (of the first step): those where exactly one side owes the next
-    move (its counterpart is done) first, then by step number."""
+def first_open_pairs(roadmap_id: int | None, n: int, *, side_id: int | None = None, owed_first: bool = True):
+    """Ids of the first `n` open pairs per cluster (of the first step): by default those where exactly one side
+    owes the next move (its counterpart is done) first, then by step number. With `side_id`, only pairs where
+    that side owes a move — which is exactly when its step of the pair is open (PairView.owed_by)."""
     a, b = aliased(Step), aliased(Step)
     a_open, b_open = a.status.in_(OPEN_STATUSES), b.status.in_(OPEN_STATUSES)
     one_owes = or_(and_(a.status == "done", b_open), and_(b.status == "done", a_open))
+    order = (case((one_owes, 0), else_=1), a.number, b.number) if owed_first else (a.number, b.number)
+    condition = (
+        or_(a_open, b_open)
+        if side_id is None
+        else or_(and_(a.side_id == side_id, a_open), and_(b.side_id == side_id, b_open))
+    )
     ranked = (
         select(
             Reciprocity.id.label("id"),
-            func.row_number()
-            .over(partition_by=a.cluster_id, order_by=(case((one_owes, 0), else_=1), a.number, b.number))
-            .label("rn"),
+            func.row_number().over(partition_by=a.cluster_id, order_by=order).label("rn"),
         )
         .join(a, a.id == Reciprocity.step_id)
         .join(b, b.id == Reciprocity.counterpart_id)
-        .where(a.roadmap_id == roadmap_id, or_(a_open, b_open))
+        .where(a.roadmap_id == roadmap_id, condition)
         .subquery()
     )
     return select(ranked.c.id).where(ranked.c.rn <= n)

@@ -4,6 +4,7 @@ open commitments). Every answer is a plain view, cached per process under data_v
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 
 from sqlalchemy import func, select
 
@@ -16,6 +17,7 @@ from store.queries import (
     as_int,
     cluster_ref,
     find_step,
+    first_open_pairs,
     latest_developments,
     pair_tally,
     step_view,
@@ -49,7 +51,7 @@ class RoadmapReads:
         return self.scope.id
 
     # -- what the roadmap is made of ----------------------------------------------------------------------------
-    @cached_read
+    @cached_read(structure=True)
     def info(self) -> dict[str, str]:
         """The roadmap's slug, title, description and sources (one per line); empty for an empty store."""
         with self.db.session() as s:
@@ -61,7 +63,7 @@ class RoadmapReads:
     def title(self) -> str:
         return self.info().get("title", "Roadmap")
 
-    @cached_read
+    @cached_read(structure=True)
     def clusters(self) -> list[ClusterRef]:
         with self.db.session() as s:
             return [cluster_ref(c) for c in s.exec(self._clusters()).scalars()]
@@ -69,7 +71,7 @@ class RoadmapReads:
     def cluster_title(self, slug: str) -> str:
         return next((c.title for c in self.clusters() if c.slug == slug), slug)
 
-    @cached_read
+    @cached_read(structure=True)
     def sides(self) -> list[SideView]:
         with self.db.session() as s:
             q = select(Side).where(Side.roadmap_id == self.rid).order_by(Side.position)
@@ -89,6 +91,13 @@ class RoadmapReads:
     def step_exists(self, key: str) -> bool:
         with self.db.session() as s:
             return s.exec(select(Step.id).where(Step.roadmap_id == self.rid, Step.key == key)).first() is not None
+
+    def existing_steps(self, keys: list[str]) -> set[str]:
+        """Which of `keys` are step ids of this roadmap (one query)."""
+        if not keys:
+            return set()
+        with self.db.session() as s:
+            return set(s.exec(select(Step.key).where(Step.roadmap_id == self.rid, Step.key.in_(keys))).scalars())
 
     def steps_by_cluster(self) -> list[tuple[ClusterRef, list[StepView]]]:
         """Every cluster with its steps in order (for pickers)."""
@@ -113,7 +122,9 @@ class RoadmapReads:
 
         Bounded queries only: steps and pairs are counted in SQL (grouped by cluster, side and state, so the
         answer's size does not grow with the roadmap), and the latest development is one index probe per cluster.
-        """
+        The counts stay cached while only developments are recorded (store/cache.py); the latest dates are read
+        again after each."""
+        counted = self._overview_counts()
         with self.db.session() as s:
             latest = (
                 select(Development.occurred_on)
@@ -123,9 +134,14 @@ class RoadmapReads:
                 .correlate(Cluster)
                 .scalar_subquery()
             )
-            clusters = s.exec(
-                select(Cluster, latest).where(Cluster.roadmap_id == self.rid).order_by(Cluster.position)
-            ).all()
+            latest_on = dict(s.exec(select(Cluster.id, latest).where(Cluster.roadmap_id == self.rid)).all())
+        return [replace(summary, latest_on=latest_on.get(cid)) for cid, summary in counted]
+
+    @cached_read(structure=True)
+    def _overview_counts(self) -> list[tuple[int, ClusterSummary]]:
+        """cluster_overview without the latest development dates: (cluster id, summary) in cluster order."""
+        with self.db.session() as s:
+            clusters = s.exec(select(Cluster).where(Cluster.roadmap_id == self.rid).order_by(Cluster.position)).all()
             side_rows = s.exec(select(Side).where(Side.roadmap_id == self.rid)).scalars().all()
             sides = {x.id: SideView(x.code, x.name) for x in side_rows}
             side_order = {x.id: x.position for x in side_rows}
@@ -139,7 +155,7 @@ class RoadmapReads:
         for cluster_id, side_id, total, done in sorted(counts, key=lambda r: side_order[r[1]]):
             progress[cluster_id].append(SideProgress(sides[side_id], int(done or 0), int(total)))
         out = []
-        for cluster, latest_on in clusters:
+        for (cluster,) in clusters:
             open_pairs = 0
             owed: dict[str, int] = defaultdict(int)
             owed_sides: dict[str, SideView] = {}
@@ -150,22 +166,30 @@ class RoadmapReads:
                 for side in pair.owed_by:
                     owed[side.code] += n
                     owed_sides[side.code] = side
-            out.append(
-                ClusterSummary(
-                    cluster=cluster_ref(cluster),
-                    progress=progress.get(cluster.id, []),
-                    open_pairs=open_pairs,
-                    owed=sorted(((owed_sides[c], n) for c, n in owed.items()), key=lambda x: -x[1]),
-                    latest_on=latest_on,
-                    steps_total=sum(p.total for p in progress.get(cluster.id, [])),
-                )
+            summary = ClusterSummary(
+                cluster=cluster_ref(cluster),
+                progress=progress.get(cluster.id, []),
+                open_pairs=open_pairs,
+                owed=sorted(((owed_sides[c], n) for c, n in owed.items()), key=lambda x: -x[1]),
+                latest_on=None,
+                steps_total=sum(p.total for p in progress.get(cluster.id, [])),
             )
+            out.append((cluster.id, summary))
         return out
 
     @cached_read
     def cluster_detail(self, slug: str, developments: int = 5, steps: int = 12, pairs: int = 12) -> ClusterDetail:
         """One cluster: every side's progress, its first `steps` steps per side (by number), its first
-        `pairs` pairs with the pair counts, and the latest developments. Each list is an index range scan."""
+        `pairs` pairs with the pair counts, and the latest developments. Each list is an index range scan; all
+        but the developments stay cached while only developments are recorded (store/cache.py)."""
+        cluster_id, detail = self._cluster_structure(slug, steps, pairs)
+        with self.db.session() as s:
+            devs = latest_developments(s, Development.cluster_id == cluster_id, developments)
+        return replace(detail, developments=devs)
+
+    @cached_read(structure=True)
+    def _cluster_structure(self, slug: str, steps: int, pairs: int) -> tuple[int, ClusterDetail]:
+        """cluster_detail without its developments: (cluster id, detail)."""
         with self.db.session() as s:
             cluster = (
                 s.exec(select(Cluster).where(Cluster.roadmap_id == self.rid, Cluster.slug == slug)).scalars().first()
@@ -203,12 +227,11 @@ class RoadmapReads:
                     owners[shown[step_id]] = (*owners.get(shown[step_id], ()), owner)
             pair_views = list_pairs(s, self.rid, cluster_id=cluster.id, limit=pairs).get(cluster.id, [])
             states = tallied_pairs(pair_tally(s, self.rid, cluster_id=cluster.id).get(cluster.id, []), sides)
-            devs = latest_developments(s, Development.cluster_id == cluster.id, developments)
-        return ClusterDetail(
+        return cluster.id, ClusterDetail(
             cluster_ref(cluster),
             grouped,
             pair_views,
-            devs,
+            [],
             progress=progress,
             pairs_total=sum(n for _, n in states),
             open_pairs=sum(n for p, n in states if p.is_open),
@@ -237,19 +260,32 @@ class RoadmapReads:
         """One step's current state (no history, no developments)."""
         return self.step_detail(key, developments=0, history=0).step
 
-    @cached_read
-    def open_commitments(self, side: str | None = None) -> list[tuple[ClusterRef, list[PairView]]]:
-        """Open reciprocal pairs per cluster; with `side`, only pairs where that side owes a move."""
+    @cached_read(structure=True)
+    def open_commitments(
+        self, side: str | None = None, limit: int | None = 10
+    ) -> list[tuple[ClusterRef, list[PairView], int]]:
+        """Open reciprocal pairs per cluster: (cluster, its first `limit` open pairs, how many there are); with
+        `side`, only pairs where that side owes a move. Bounded: the counts come from the pair tally (rows per
+        side and state, not per pair) and only the listed pairs are read (one window query)."""
         with self.db.session() as s:
             clusters = s.exec(self._clusters()).scalars().all()
-            by_cluster = list_pairs(s, self.rid)
+            side_rows = s.exec(select(Side).where(Side.roadmap_id == self.rid)).scalars().all()
+            sides = {x.id: SideView(x.code, x.name) for x in side_rows}
+            side_id = next((x.id for x in side_rows if x.code == side), None) if side else None
+            tallies = pair_tally(s, self.rid)
+            pair_ids = first_open_pairs(
+                self.rid, limit if limit is not None else 10**9, side_id=side_id, owed_first=False
+            )
+            by_cluster = list_pairs(s, self.rid, pair_ids=pair_ids)
         out = []
         for c in clusters:
-            open_pairs = [p for p in by_cluster.get(c.id, []) if p.is_open]
-            if side:
-                open_pairs = [p for p in open_pairs if any(x.code == side for x in p.owed_by)]
-            if open_pairs:
-                out.append((cluster_ref(c), open_pairs))
+            total = sum(
+                n
+                for pair, n in tallied_pairs(tallies.get(c.id, []), sides)
+                if pair.is_open and (side is None or any(x.code == side for x in pair.owed_by))
+            )
+            if total:
+                out.append((cluster_ref(c), by_cluster.get(c.id, []), total))
         return out
 
     def _clusters(self):

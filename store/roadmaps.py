@@ -45,7 +45,7 @@ class Scope:
     def id(self) -> int | None:
         if self._id is not None:
             return self._id
-        ids = self.cache.get(("roadmap ids",), lambda: _roadmap_ids(self.db))
+        ids = self.cache.get(("roadmap ids",), lambda: _roadmap_ids(self.db), structure=True)
         if len(ids) > 1:
             raise RoadmapNotChosen(sorted(slug for _, slug in ids))
         return ids[0][0] if ids else None
@@ -69,7 +69,7 @@ class Roadmaps:
     def __init__(self, db: Database, cache: ReadCache):
         self.db, self.cache = db, cache
 
-    @cached_read
+    @cached_read(structure=True)
     def all(self) -> list[RoadmapView]:
         with self.db.session() as s:
             counts = dict(s.exec(select(Cluster.roadmap_id, func.count()).group_by(Cluster.roadmap_id)).all())
@@ -101,7 +101,7 @@ class Roadmaps:
             return hits[0]
         raise NotFound("roadmap", term, slugs, suggest(t, slugs, slugs))
 
-    @cached_read
+    @cached_read(structure=True)
     def bound_to(self, channel: str) -> int | None:
         """The roadmap id a channel follows, if it was bound with `/roadmap use`."""
         with self.db.session() as s:

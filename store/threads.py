@@ -7,15 +7,17 @@ runs racing in one channel never post the same cluster twice; the ts replaces th
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from sqlalchemy import delete, select, update
 from sqlmodel import Session
 
 from store.base import Database, insert_ignore
-from store.models import Cluster, ClusterThread, utcnow
-from store.queries import find_cluster_id
+from store.developments import add_development
+from store.models import Cluster, ClusterThread, Step, utcnow
+from store.queries import development_view, find_cluster_id
 from store.roadmaps import Scope
-from store.views import ThreadSlot
+from store.views import Recorded, ThreadSlot
 
 # A claim older than this belongs to a run that died between claiming and posting; it may be taken over.
 PENDING_CLAIM_SECONDS = 120
@@ -85,6 +87,33 @@ class ClusterThreads:
                     ClusterThread.ts == claim,
                 )
             )
+
+    def record_reply(
+        self, channel: str, thread_ts: str, *, candidates: list[str], decide: Callable[[set[str]], str | None], **fields
+    ) -> tuple[int, Recorded] | None:
+        """Record a reply in a cluster thread in one transaction, whatever roadmap the thread belongs to (a thread
+        keeps its roadmap): find the thread's cluster, check which `candidates` are step ids of its roadmap, let
+        `decide` pick the step (or none), and add the development (store.developments.add_development, so every
+        rule holds). (roadmap id, what was recorded), or None if (channel, thread_ts) is no cluster thread."""
+        with self.db.session(write=True) as s:
+            row = s.exec(
+                select(Cluster.roadmap_id, Cluster.slug)
+                .join(ClusterThread, ClusterThread.cluster_id == Cluster.id)
+                .where(ClusterThread.channel == channel, ClusterThread.ts == thread_ts)
+            ).first()
+            if row is None:
+                return None
+            rid, cluster = row
+            existing = (
+                set(s.exec(select(Step.key).where(Step.roadmap_id == rid, Step.key.in_(candidates))).scalars())
+                if candidates
+                else set()
+            )
+            step = decide(existing)
+            # A reply naming a step belongs to the step (and so to its cluster, should that be another one).
+            where = dict(step=step) if step else dict(cluster=cluster)
+            dev_id, created = add_development(s, rid, **where, **fields)
+            return rid, Recorded(development_view(s, dev_id), created)
 
     def cluster_of(self, channel: str, thread_ts: str) -> str | None:
         """The cluster whose parent message is (channel, thread_ts), or None for any other thread."""

@@ -145,11 +145,37 @@ class StepDetail:
 
 @dataclass(frozen=True)
 class SearchResult:
+    """`find`: the best `steps` and `developments` (ranked by relevance, then date), each with its snippet
+    (`step_snippets[i]` belongs to `steps[i]`), and how many match in all (counted up to COUNT_CAP)."""
+
     query: str
     steps: list[StepView] = field(default_factory=list)
     developments: list[DevelopmentView] = field(default_factory=list)
-    more_steps: bool = False
-    more_developments: bool = False
+    steps_total: int = 0
+    developments_total: int = 0
+    step_snippets: list[Snippet] = field(default_factory=list)
+    dev_snippets: list[Snippet] = field(default_factory=list)
+    capped: bool = False  # a total reached the cap: "at least"
+
+    @property
+    def more_steps(self) -> int:
+        return max(0, self.steps_total - len(self.steps))
+
+    @property
+    def more_developments(self) -> int:
+        return max(0, self.developments_total - len(self.developments))
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """A piece of stored text around the words found: (text, is_hit) parts, so that the template marks the hits
+    and escapes every part (no marker a user can type survives into the message)."""
+
+    parts: tuple[tuple[str, bool], ...] = ()
+
+    @property
+    def has_hit(self) -> bool:
+        return any(hit for _, hit in self.parts)
 
 
 @dataclass(frozen=True)

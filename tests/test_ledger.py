@@ -190,12 +190,14 @@ def test_the_ledger_of_a_big_roadmap_takes_as_many_queries_as_a_small_one(empty_
     # Both kinds of move among the waits shown, so that both detail queries run in either case.
     empty_store.steps.set_status("SEC-1", "done", actor="U1")
     empty_store.developments.record(text="NATO wrote", author="U1", step="SEC-4", occurred_on=date(2025, 1, 1))
+    assert empty_store.scope.id is not None
     counter["n"] = 0
     empty_store.ledger.ledger(later, limit=10)
     small_n = counter["n"]
     empty_store.transfer.import_doc(doc)
     for i in range(0, 600, 7):
         empty_store.steps.set_status(f"SEC-{101 + 2 * i}", "in_progress", actor="U1")
+    assert empty_store.scope.id is not None  # which roadmap (a constant lookup, cached), before counting
     counter["n"] = 0
     view = empty_store.ledger.ledger(later, limit=10)
     stop()

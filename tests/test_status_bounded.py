@@ -63,10 +63,11 @@ def test_cluster_detail_lists_the_first_steps_and_pairs_but_counts_them_all(big_
 
 def test_overview_counts_pairs_and_next_moves_like_the_pairs_themselves(big_store):
     """The overview counts in SQL; open_commitments builds every pair. Both must tell the same story."""
-    listed = {ref.slug: pairs for ref, pairs in big_store.roadmap.open_commitments()}
+    listed = {ref.slug: pairs for ref, pairs, _ in big_store.roadmap.open_commitments(limit=None)}
+    totals = {ref.slug: n for ref, _, n in big_store.roadmap.open_commitments()}
     for summary in big_store.roadmap.cluster_overview():
         pairs = listed.get(summary.cluster.slug, [])
-        assert summary.open_pairs == len(pairs), summary.cluster.slug
+        assert summary.open_pairs == len(pairs) == totals.get(summary.cluster.slug, 0), summary.cluster.slug
         owed = Counter(side.code for p in pairs for side in p.owed_by)
         assert {side.code: n for side, n in summary.owed} == dict(owed), summary.cluster.slug
 
@@ -87,3 +88,14 @@ def test_status_of_a_big_cluster_says_how_many_more_steps_and_pairs(big_store, s
     assert f"… and {us.total - 12} more steps" in text
     assert f"… and {detail.pairs_total - 12} more pairs" in text
     assert f"{detail.open_pairs} open pairs" in message["text"]
+
+
+def test_commitments_of_a_side_list_and_count_exactly_the_pairs_it_owes(big_store):
+    every = [p for _, pairs, _ in big_store.roadmap.open_commitments(limit=None) for p in pairs]
+    for side in big_store.roadmap.sides():
+        owes = [p for p in every if any(x.code == side.code for x in p.owed_by)]
+        groups = big_store.roadmap.open_commitments(side.code, limit=3)
+        assert sum(n for _, _, n in groups) == len(owes), side.code
+        for _, pairs, n in groups:
+            assert len(pairs) == min(3, n)
+            assert all(any(x.code == side.code for x in p.owed_by) for p in pairs)

@@ -81,3 +81,23 @@ def test_a_snapshot_reads_the_version_once_and_still_sees_other_processes_afterw
     assert len(reads) == 1
     other.steps.set_status("SEC-2", "done", actor="U0OTHER1")
     assert store.roadmap.step_detail("SEC-2").step.status == "done"
+
+
+def test_a_development_keeps_the_counts_and_pairs_cached_and_a_step_change_does_not(store, engine_factory):
+    """development has its own counter (migration 0006): recording one re-reads only what shows developments."""
+    other = RoadmapStore(engine_factory())  # the writer is another process
+    commitments = store.roadmap.open_commitments()
+    counts = store.roadmap._overview_counts()
+    detail = store.roadmap.cluster_detail("economic")
+    other.developments.record(text="Fresh fact", author="U1", cluster="economic", occurred_on=date.today())
+    assert store.roadmap.open_commitments() is commitments  # steps and pairs only: still valid
+    assert store.roadmap._overview_counts() is counts
+    latest = next(c for c in store.roadmap.cluster_overview() if c.cluster.slug == "economic").latest_on
+    assert latest == date.today()
+    fresh = store.roadmap.cluster_detail("economic")
+    assert fresh is not detail and fresh.developments[0].text == "Fresh fact"
+    assert fresh.steps_by_side is detail.steps_by_side  # the structure part reused
+    pair = commitments[0][1][0]
+    other.steps.set_status(pair.first.key, "done", actor="U1")
+    assert store.roadmap.open_commitments() is not commitments
+    assert store.roadmap._overview_counts() is not counts

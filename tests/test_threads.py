@@ -213,12 +213,19 @@ def test_reply_in_a_cluster_thread_is_recorded_with_date_permalink_and_receipt(w
     assert dev.cluster == "security" and dev.step is None and dev.author == "U200"
     assert dev.text == "Minsk restated its pledge (https://example.org) & more"
     assert dev.occurred_on == date(2025, 7, 31)  # the message's date in ROADMAP_TIMEZONE, not UTC
-    assert dev.permalink == f"https://policy.slack.com/archives/{CHANNEL}/p{REPLY_TS.replace('.', '')}"
+    # Formed as Slack forms a reply's permalink (workspace URL from auth.test), without a chat.getPermalink call.
+    assert dev.permalink == (
+        f"https://policy.slack.com/archives/{CHANNEL}/p{REPLY_TS.replace('.', '')}"
+        f"?thread_ts={threads['security']}&cid={CHANNEL}"
+    )
+    assert not fake_slack.calls_to("chat.getPermalink")
     assert store.roadmap.cluster_detail("security").developments[0].text == dev.text
 
 
 def test_a_failing_permalink_loses_neither_the_reply_nor_its_receipt(web, fake_slack, store, threads):
-    fake_slack.script("chat.getPermalink", *[Scripted(drop=True)] * 3)  # the reader client retries twice
+    # No workspace URL (auth.test fails), so the permalink is fetched after the answer, and that fails too.
+    fake_slack.script("auth.test", *[Scripted(drop=True)] * 3)  # the reader client retries twice
+    fake_slack.script("chat.getPermalink", *[Scripted(drop=True)] * 3)
     assert send_event(web, reply("Talks resumed", threads["security"])).status == 200
     assert fake_slack.wait_for("reactions.add", timeout=15)  # after the reader client's retry backoff
     dev = store.developments.of_message(CHANNEL, REPLY_TS)
@@ -382,3 +389,23 @@ def test_messages_that_are_not_human_replies_in_cluster_threads_are_ignored_but_
         assert response.status == 200, (event_, response.body)  # a 404 would make Slack retry
     assert slack_developments(store) == []
     assert not fake_slack.calls_to("reactions.add")
+
+
+def test_a_reply_is_one_transaction_and_no_permalink_call(web, fake_slack, store, threads, engine):
+    from sqlalchemy import event
+
+    begun: list[bool] = []
+
+    def on_begin(conn):
+        begun.append(bool(conn.get_execution_options().get("readonly")))
+
+    event.listen(engine, "begin", on_begin)
+    try:
+        text = "SEC-1 and SEC-2 were discussed, ZZZ-9 was not"
+        assert send_event(web, reply(text, threads["security"])).status == 200
+        fake_slack.wait_for("reactions.add")
+    finally:
+        event.remove(engine, "begin", on_begin)
+    assert begun == [False]  # one write transaction: thread, step ids and the development together
+    assert store.developments.of_message(CHANNEL, REPLY_TS).step == "SEC-1"
+    assert not fake_slack.calls_to("chat.getPermalink")

@@ -6,7 +6,8 @@ import os
 from alembic import context
 from sqlmodel import SQLModel
 
-import store.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import store.models  # registers the tables on SQLModel.metadata
+import store.search_sql
 from store.db import DEFAULT_DATABASE_URL, make_engine
 
 target_metadata = SQLModel.metadata
@@ -29,6 +30,7 @@ def run_migrations_online() -> None:
             # SQLite cannot ALTER most things; batch mode copies the table instead.
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            include_name=store.search_sql.in_models,
         )
         with context.begin_transaction():
             context.run_migrations()

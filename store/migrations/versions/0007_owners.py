@@ -2,7 +2,7 @@
 opt-outs, the users' time zones, holidays
 
 Revision ID: 0007_owners
-Revises: 0005_outbox
+Revises: 0006_search
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0007_owners"
-down_revision: str | None = "0005_outbox"
+down_revision: str | None = "0006_search"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
