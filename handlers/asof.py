@@ -47,13 +47,4 @@ def status_as_of(store: RoadmapStore, target: str, day: date, *, tz: tzinfo, tod
         return "status_step.json.j2", dict(common, **data)
     cluster = store.roadmap.resolve_cluster(target)
     d = asof.cluster_detail(store.asof.state(day, tz=tz, cluster=cluster.slug, developments=5))
-    data = dict(
-        cluster=d.cluster,
-        steps_by_side=d.steps_by_side,
-        progress=d.progress,
-        pairs=d.pairs,
-        pairs_total=d.pairs_total,
-        open_pairs=d.open_pairs,
-        developments=d.developments,
-    )
-    return "status_cluster.json.j2", dict(common, **data)
+    return "status_cluster.json.j2", dict(common, **d.shown())

@@ -308,16 +308,9 @@ def _status_reply(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
     cluster = store.roadmap.resolve_cluster(rest)
     d = store.roadmap.cluster_detail(cluster.slug)
     data = dict(
-        cluster=d.cluster,
-        steps_by_side=d.steps_by_side,
-        progress=d.progress,
-        pairs=d.pairs,
-        pairs_total=d.pairs_total,
-        open_pairs=d.open_pairs,
-        developments=d.developments,
+        d.shown(),
         web=cluster_url(base, d.cluster.slug) if base else None,
         blocked=store.sequencing.blocked(cluster.slug),
-        owners=d.owners,
     )
     return Reply(render("status_cluster.json.j2", dict(data, today=caller.today, share=share), memo=True))
 

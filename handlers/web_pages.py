@@ -83,17 +83,7 @@ def _render(store: RoadmapStore, target: Target, query_string: str, common: dict
         return Page(200, render_html("overview.html.j2", data))
     if target.kind == "cluster":
         d = store.roadmap.cluster_detail(target.name, WEB_DEVELOPMENTS, WEB_STEPS, WEB_PAIRS)
-        data = dict(
-            common,
-            page_title=d.cluster.title,
-            cluster=d.cluster,
-            steps_by_side=d.steps_by_side,
-            progress=d.progress,
-            pairs=d.pairs,
-            pairs_total=d.pairs_total,
-            open_pairs=d.open_pairs,
-            developments=d.developments,
-        )
+        data = dict(common, page_title=d.cluster.title, **d.shown())
         return Page(200, render_html("cluster.html.j2", data))
     if target.kind == "step":
         key = normalize_step_key(target.name)

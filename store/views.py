@@ -134,6 +134,19 @@ class ClusterDetail:
     open_pairs: int = 0
     owners: dict[str, tuple[str, ...]] = field(default_factory=dict)  # step key → its own owners (shown steps)
 
+    def shown(self) -> dict:
+        """What a cluster answer shows, by name: the one set of fields the Slack, as-of and web answers render."""
+        return dict(
+            cluster=self.cluster,
+            steps_by_side=self.steps_by_side,
+            progress=self.progress,
+            pairs=self.pairs,
+            pairs_total=self.pairs_total,
+            open_pairs=self.open_pairs,
+            developments=self.developments,
+            owners=self.owners,
+        )
+
 
 @dataclass(frozen=True)
 class StepDetail:
