@@ -82,6 +82,8 @@ class Command:
     on_slack: Callable[..., None] | None = None
     # False for commands about the store itself (help, roadmaps, use): they get the whole store, unscoped.
     needs_roadmap: bool = True
+    # True for answers that write nothing: choosing the roadmap and answering share one data_version read.
+    reads_only: bool = False
 
 
 COMMANDS: dict[str, Command] = {}
@@ -95,10 +97,12 @@ def command(
     editors_only: bool = False,
     slack_only: bool = False,
     needs_roadmap: bool = True,
+    reads_only: bool = False,
 ):
     def register(fn: Callable[[RoadmapStore, str, Caller], Reply]):
         COMMANDS[name] = Command(
-            name, usage, summary, example, fn, editors_only, slack_only, needs_roadmap=needs_roadmap
+            name, usage, summary, example, fn, editors_only, slack_only, needs_roadmap=needs_roadmap,
+            reads_only=reads_only,
         )
         return fn
 
@@ -165,7 +169,11 @@ def run_command(store: RoadmapStore, text: str, caller: Caller) -> Reply:
     if refused:
         return refused
     try:
-        scoped = roadmap_of(store, named, caller) if cmd.needs_roadmap else store
+        if cmd.reads_only:
+            with store.snapshot():  # one version read for choosing the roadmap and answering
+                return cmd.run(roadmap_of(store, named, caller) if cmd.needs_roadmap else store, rest.strip(), caller)
+        with store.snapshot():  # the channel's binding and the roadmap ids: one version read
+            scoped = roadmap_of(store, named, caller) if cmd.needs_roadmap else store
         return cmd.run(scoped, rest.strip(), caller)
     except StoreError as exc:
         return store_error(exc)
@@ -270,6 +278,7 @@ def _help(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
     "/roadmap status [cluster | STEP-ID] [as of YYYY-MM-DD]",
     "progress of every cluster, one cluster's steps and pairs, or one step with its history",
     "/roadmap status security",
+    reads_only=True,
 )
 def _status(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
     with store.snapshot():  # read-only: one data_version read for the whole answer
@@ -403,6 +412,7 @@ def _due(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
     "/roadmap commitments [side]",
     "open reciprocal commitments and who owes the next move",
     "/roadmap commitments Belarus",
+    reads_only=True,
 )
 def _commitments(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
     side = store.roadmap.resolve_side(rest) if rest else None
@@ -410,13 +420,13 @@ def _commitments(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
     data = dict(
         groups=groups,
         side=side,
-        sides=[s.code for s in store.roadmap.sides()],
+        sides=", ".join(s.code for s in store.roadmap.sides()),  # plain text, so the render memo can match
         share=share_command(caller, f"commitments {rest}".strip()),
     )
-    return Reply(render("commitments.json.j2", data))
+    return Reply(render("commitments.json.j2", data, memo=True))
 
 
-@command("find", "/roadmap find <words>", "search steps and developments", "/roadmap find prisoners")
+@command("find", "/roadmap find <words>", "search steps and developments", "/roadmap find prisoners", reads_only=True)
 def _find(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
     result = store.search(rest)
     data = dict(result=result, today=caller.today, share=share_command(caller, f"find {rest}"))

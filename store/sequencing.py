@@ -56,7 +56,7 @@ class Sequencing:
             views = steps_by_id(s, [step.id, *(b.id for b in blockers)])
         return BlockersChange(views[step.id], old, [views[b.id] for b in blockers])
 
-    @cached_read
+    @cached_read(structure=True)
     def blocked(self, cluster_slug: str | None = None, limit: int = 10) -> tuple[list[BlockedStep], int]:
         """Open steps with at least one blocker not yet done (the first `limit`, in roadmap order), and how many."""
         with self.db.session() as s:

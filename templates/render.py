@@ -8,12 +8,16 @@ from collections import OrderedDict
 from datetime import date
 from functools import cache
 from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
 
 from templates import filters
 from templates.limits import fit_limits, pack, split_message
+
+T = TypeVar("T")
 
 
 @cache
@@ -38,6 +42,7 @@ def environment() -> Environment:
         verbatim=filters.verbatim,
         pack=pack,
     )
+    env.globals["fragment"] = fragment
     return env
 
 
@@ -50,18 +55,31 @@ def render(name: str, data: dict[str, Any] | None = None, *, memo: bool = False)
     """
     if not memo:
         return _render(name, data)
-    key, refs = _memo_key(name, data or {})
+    return _memoised(_MEMO, _MEMO_ENTRIES, name, data or {}, lambda: _render(name, data))
+
+
+def fragment(name: str, **data: Any) -> Markup:
+    """A template's part rendered once per identity of its data, like render(memo=True): an answer whose
+    developments changed re-renders them, not the steps and pairs beside them (the store hands out the same
+    cached views for those). Called from templates as `{{ fragment("part.json.j2", …) }}`; the text is final."""
+    return _memoised(
+        _FRAGMENTS, _FRAGMENT_ENTRIES, name, data, lambda: Markup(environment().get_template(name).render(**data))
+    )
+
+
+def _memoised(memo: OrderedDict, limit: int, name: str, data: dict[str, Any], make: Callable[[], T]) -> T:
+    key, refs = _memo_key(name, data)
     with _MEMO_LOCK:
-        hit = _MEMO.get(key)
+        hit = memo.get(key)
     # The identity check (with the objects kept alive in the memo) rules out a recycled id() matching.
     if hit is not None and len(hit[0]) == len(refs) and all(a is b for a, b in zip(hit[0], refs, strict=True)):
         return hit[1]
-    message = _render(name, data)
+    value = make()
     with _MEMO_LOCK:
-        _MEMO[key] = (refs, message)
-        while len(_MEMO) > _MEMO_ENTRIES:
-            _MEMO.popitem(last=False)
-    return message
+        memo[key] = (refs, value)
+        while len(memo) > limit:
+            memo.popitem(last=False)
+    return value
 
 
 def _render(name: str, data: dict[str, Any] | None) -> dict[str, Any]:
@@ -80,6 +98,8 @@ def _load(name: str, data: dict[str, Any] | None) -> dict[str, Any]:
 _MEMO: OrderedDict[tuple, tuple[list, dict]] = OrderedDict()
 _MEMO_LOCK = threading.Lock()
 _MEMO_ENTRIES = 64
+_FRAGMENTS: OrderedDict[tuple, tuple[list, Markup]] = OrderedDict()
+_FRAGMENT_ENTRIES = 256
 _PLAIN = (str, int, float, bool, date, type(None))
 
 
