@@ -101,7 +101,14 @@ def command(
 ):
     def register(fn: Callable[[RoadmapStore, str, Caller], Reply]):
         COMMANDS[name] = Command(
-            name, usage, summary, example, fn, editors_only, slack_only, needs_roadmap=needs_roadmap,
+            name,
+            usage,
+            summary,
+            example,
+            fn,
+            editors_only,
+            slack_only,
+            needs_roadmap=needs_roadmap,
             reads_only=reads_only,
         )
         return fn
