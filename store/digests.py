@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import and_, func, select, update
 
 from store import schedule as schedules
+from store.activity import StepActivity
 from store.base import Database, insert_ignore, upsert
 from store.ledger import compute as ledger_compute
 from store.models import OPEN_STATUSES, Cluster, Development, DigestRun, DigestSchedule, Roadmap, Side, Step, utcnow
@@ -61,19 +62,20 @@ class Digests:
         the lists carry the first `items_per_list` of each per cluster (pairs where one side owes the next move
         first, the longest overdue first, stale ones in roadmap order), so a digest stays readable and bounded however
         large the roadmap grows. Stale: an open step with no (unretracted) development dated on or after
-        `today - stale_days`, via NOT EXISTS on the (step_id, occurred_on) index. New developments: recorded
+        `today - stale_days` (each step's latest date is kept in step_activity). New developments: recorded
         after `since`, at most `developments_per_cluster` per cluster, with how many more there were.
         """
         cutoff = today - timedelta(days=stale_days)
         open_ = Step.status.in_(OPEN_STATUSES)
         live = Development.retracted_at.is_(None)
-        recent = (
-            select(Development.id)
-            .where(Development.step_id == Step.id, Development.occurred_on >= cutoff, live)
+        # Stale: no live development dated on or after the cutoff (step_activity keeps each step's latest date).
+        last_on = (
+            select(StepActivity.last_development_on)
+            .where(StepActivity.step_id == Step.id)
             .correlate(Step)
-            .exists()
+            .scalar_subquery()
         )
-        is_stale = and_(open_, ~recent)
+        is_stale = and_(open_, func.coalesce(last_on, date.min) < cutoff)
         is_overdue = and_(open_, Step.due_on < today)
         with self.db.session() as s:
             rid = self.scope.id
@@ -109,12 +111,6 @@ class Digests:
                     Step.id.in_(first_per_cluster(rid, is_overdue, (Step.due_on, Step.number), items_per_list))
                 )
             ).all()
-            last_on = (
-                select(func.max(Development.occurred_on))
-                .where(Development.step_id == Step.id, live)
-                .correlate(Step)
-                .scalar_subquery()
-            )
             # In roadmap order: ordering by each step's latest development would compute it for every stale step;
             # `last_on` is computed only for the steps shown.
             stale = s.exec(
@@ -124,9 +120,11 @@ class Digests:
             ).all()
             # New developments: a range on ix_development_recorded, so the work grows with what is new this week,
             # not with the store (a window function over the whole table tempted SQLite into a full index scan).
+            # `cluster_id + 0`: the roadmap's clusters are all of a cluster index's keys, so SQLite (without
+            # statistics) would scan every development of the roadmap through it instead of the week's range.
             new_keys = s.exec(
                 select(Development.id, Development.cluster_id, Development.occurred_on).where(
-                    Development.recorded_at > since, live, Development.cluster_id.in_([c.id for c in clusters])
+                    Development.recorded_at > since, live, (Development.cluster_id + 0).in_([c.id for c in clusters])
                 )
             ).all()
             newest: dict[int, list] = defaultdict(list)

@@ -25,6 +25,7 @@ from typing import NamedTuple
 from sqlalchemy import func, or_, select
 from sqlmodel import Session
 
+from store.activity import last_moves
 from store.base import Database
 from store.cache import ReadCache, cached_read
 from store.claims import claims_of_step
@@ -59,16 +60,46 @@ class Ledger:
 
     @cached_read
     def step_account(self, key: str, today: date) -> StepAccount:
-        """A step's pairs in the ledger, what it waits on and what it unblocks, and the sides' claims on it."""
+        """A step's pairs in the ledger, what it waits on and what it unblocks, and the sides' claims on it. Only
+        the moves are read again after a development; the pairs, blockers and claims stay cached until a step
+        changes."""
+        base = self._step_base(key)
+        with self.db.session() as s:
+            last, _counts = last_moves(s, base.step_ids)
+            entries = [_entry(r, last, today) for r in base.rows]
+            shown = _with_views(s, entries, base.sides, base.pairs)
+        return StepAccount(shown, base.blockers, base.unblocks, base.claims)
+
+    @cached_read(structure=True)
+    def _step_base(self, key: str) -> _StepBase:
         with self.db.session() as s:
             rid = self.scope.id
             step = find_step(s, key, rid)
-            entries, _counts = _entries(s, today, rid, step_id=step.id)
-            views = {i: SideView(x.code, x.name) for i, x in _sides(s, rid).items()}
-            shown = _with_views(s, entries, views)
+            rows = _pair_rows(s, rid, step_id=step.id)
+            sides = {i: SideView(x.code, x.name) for i, x in _sides(s, rid).items()}
             blockers, unblocks = blockers_and_unblocks(s, step.id)
-            claims = claims_of_step(s, step.id)
-        return StepAccount(shown, blockers, unblocks, claims)
+            return _StepBase(
+                rows=rows,
+                step_ids={i for r in rows for i in (r[2], r[6])},
+                sides=sides,
+                pairs=_pairs_by_keys(s, [r[0] for r in rows]),
+                blockers=blockers,
+                unblocks=unblocks,
+                claims=claims_of_step(s, step.id),
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class _StepBase:
+    """What a step's account shows that changes only with the steps (cached under data_version alone)."""
+
+    rows: list  # _pair_rows
+    step_ids: set[int]
+    sides: dict[int, SideView]
+    pairs: dict[tuple[str, str], PairView]
+    blockers: list
+    unblocks: list
+    claims: list
 
 
 class _Last(NamedTuple):
@@ -196,6 +227,24 @@ def _entries(
     step_id: int | None = None,
 ) -> tuple[list[_Entry], dict[int, int]]:
     """Every pair in scope as an entry, and the number of moves of each of their steps."""
+    rows = _pair_rows(s, rid, cluster_id=cluster_id, side_id=side_id, step_id=step_id)
+    step_ids = {i for r in rows for i in (r[2], r[6])}
+    # A narrow scope reads the moves of its own steps only; a wide one groups them all (fewer bound parameters, and
+    # the grouped rows are bounded by the steps that have moves either way).
+    restrict = step_ids if len(step_ids) <= _RESTRICT_MAX else None
+    last, counts = last_moves(s, restrict)
+    return [_entry(r, last, today) for r in rows], counts
+
+
+def _pair_rows(
+    s: Session,
+    rid: int | None,
+    *,
+    cluster_id: int | None = None,
+    side_id: int | None = None,
+    step_id: int | None = None,
+) -> list:
+    """(pair id, cluster id, and id, key, side id and status of each step) of every pair in scope."""
     a, b = PAIR_ALIASES[0], PAIR_ALIASES[1]
     q = (
         select(Reciprocity.id, a.cluster_id, a.id, a.key, a.side_id, a.status, b.id, b.key, b.side_id, b.status)
@@ -211,42 +260,8 @@ def _entries(
         q = q.where(or_(a.side_id == side_id, b.side_id == side_id))
     if step_id is not None:
         q = q.where(or_(Reciprocity.step_id == step_id, Reciprocity.counterpart_id == step_id))
-    rows = s.exec(q).all()
-    step_ids = {i for r in rows for i in (r[2], r[6])}
-    # A narrow scope reads the moves of its own steps only; a wide one groups them all (fewer bound parameters, and
-    # the grouped rows are bounded by the steps that have moves either way).
-    restrict = step_ids if len(step_ids) <= _RESTRICT_MAX else None
-    last, counts = _last_moves(s, restrict)
-    return [_entry(r, last, today) for r in rows], counts
-
-
-def _last_moves(s: Session, step_ids: set[int] | None) -> tuple[dict[int, tuple], dict[int, int]]:
-    """Per step: its latest move as (on, rank, kind) and how many moves it has, in two grouped queries."""
-    status_q = (
-        select(StepChange.step_id, func.max(StepChange.changed_at), func.count())
-        .where(StepChange.field == "status")
-        .group_by(StepChange.step_id)
-    )
-    dev_q = (
-        select(Development.step_id, func.max(Development.occurred_on), func.count())
-        .where(Development.step_id.is_not(None), Development.retracted_at.is_(None))
-        .group_by(Development.step_id)
-    )
-    if step_ids is not None:
-        if not step_ids:
-            return {}, {}
-        status_q = status_q.where(StepChange.step_id.in_(step_ids))
-        dev_q = dev_q.where(Development.step_id.in_(step_ids))
-    last: dict[int, tuple] = {}
-    counts: dict[int, int] = defaultdict(int)
-    # Same day: the status change counts as the later move (rank 1), a firmer act than a reported development.
-    for sid, at, n in s.exec(status_q).all():
-        last[sid] = max(last.get(sid, ()), (at.date(), 1, "status"))
-        counts[sid] += int(n)
-    for sid, on, n in s.exec(dev_q).all():
-        last[sid] = max(last.get(sid, ()), (on, 0, "development"))
-        counts[sid] += int(n)
-    return last, counts
+    # Core, not the ORM: thousands of narrow rows, no entities (a third of the time).
+    return [tuple(r) for r in s.connection().execute(q)]
 
 
 @functools.cache
@@ -311,15 +326,17 @@ def _moves_by_side(entries: list[_Entry], counts: dict[int, int]) -> dict[int, d
 # -- the few pairs shown ---------------------------------------------------------------------------------------
 
 
-def _with_views(s: Session, entries: list[_Entry], sides: dict[int, SideView]) -> list[PairLedger]:
-    """Full views of the given entries: their pairs (one query) and their last moves' details (two queries)."""
+def _with_views(
+    s: Session,
+    entries: list[_Entry],
+    sides: dict[int, SideView],
+    pairs: dict[tuple[str, str], PairView] | None = None,
+) -> list[PairLedger]:
+    """Full views of the given entries: their pairs (one query, unless given) and their last moves' details (two
+    queries)."""
     if not entries:
         return []
-    by_keys = {
-        (p.first.key, p.second.key): p
-        for ps in list_pairs(s, None, pair_ids=list({e.pair_id for e in entries})).values()
-        for p in ps
-    }
+    by_keys = pairs if pairs is not None else _pairs_by_keys(s, list({e.pair_id for e in entries}))
     details = _move_details(s, [e.last for e in entries if e.last])
     out = []
     for e in entries:
@@ -331,6 +348,12 @@ def _with_views(s: Session, entries: list[_Entry], sides: dict[int, SideView]) -
         owes, waiting = sides.get(e.owes), sides.get(e.waiting)
         out.append(PairLedger(by_keys[e.keys], e.state, move, owes, waiting, e.since, e.days))
     return out
+
+
+def _pairs_by_keys(s: Session, pair_ids: list[int]) -> dict[tuple[str, str], PairView]:
+    if not pair_ids:
+        return {}
+    return {(p.first.key, p.second.key): p for ps in list_pairs(s, None, pair_ids=pair_ids).values() for p in ps}
 
 
 def _move_details(s: Session, lasts: list[_Last]) -> dict[tuple[int, str], tuple[str, str, str]]:

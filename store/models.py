@@ -497,3 +497,6 @@ class RoadmapHoliday(SQLModel, table=True):
     __tablename__ = "roadmap_holiday"
     roadmap_id: int = Field(primary_key=True, foreign_key="roadmap.id")
     day: date = Field(primary_key=True)
+
+
+from store.activity import StepActivity  # noqa: E402, F401  (kept by triggers: its own module, with them)

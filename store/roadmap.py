@@ -240,6 +240,18 @@ class RoadmapReads:
 
     @cached_read
     def step_detail(self, key: str, developments: int = 10, history: int = 20) -> StepDetail:
+        """One step, its pairs and history (cached while only developments are recorded) and its latest
+        developments (one index range scan)."""
+        step_id, detail = self._step_structure(key, history)
+        if not developments:
+            return detail
+        with self.db.session() as s:
+            devs = latest_developments(s, Development.step_id == step_id, developments)
+        return replace(detail, developments=devs)
+
+    @cached_read(structure=True)
+    def _step_structure(self, key: str, history: int) -> tuple[int, StepDetail]:
+        """step_detail without its developments: (step id, detail)."""
         with self.db.session() as s:
             step = find_step(s, key, self.rid)
             side = s.get(Side, step.side_id)
@@ -253,8 +265,7 @@ class RoadmapReads:
                 .limit(history)
             ).scalars()
             hist = [ChangeView(c.changed_at, c.actor, c.field, c.old_value, c.new_value, c.note) for c in changes]
-            devs = latest_developments(s, Development.step_id == step.id, developments)
-        return StepDetail(view, step_pairs, hist, devs)
+        return step.id, StepDetail(view, step_pairs, hist, [])
 
     def step(self, key: str) -> StepView:
         """One step's current state (no history, no developments)."""
