@@ -197,3 +197,26 @@ def test_a_date_waiting_on_the_blocker_comes_in_the_one_unblocked_notice(app, st
     deliver(app)
     (dm,) = dms(fake_slack)  # not a second notice for the date
     assert "ECO-2 is unblocked" in dm["text"] and "due *15 Dec 2026*" in message_text(dm)
+
+
+def test_the_notices_buttons_are_the_reminders_and_titles_are_escaped(app, store, fake_slack, seed_doc):
+    import copy
+
+    from tests.slack_requests import send_interaction
+    from tests.test_owners import button_payload
+
+    doc = copy.deepcopy(seed_doc)
+    step = next(s for c in doc["clusters"] for s in c["steps"] if s["id"] == "ECO-2")
+    step["title"] = "Tell <!channel> & <@U0OLEG01> about it"
+    store.transfer.import_doc(doc)
+    said(app, "after ECO-2 SEC-1")
+    said(app, f"assign ECO-2 <@{MARIA}|maria>")
+    said(app, "set SEC-1 done")
+    deliver(app)
+    (dm,) = dms(fake_slack)
+    text = message_text(dm)
+    assert "Tell &lt;!channel&gt; &amp; &lt;@U0OLEG01&gt; about it" in text and "<!channel>" not in text
+    (actions,) = [b for b in dm["blocks"] if b["type"] == "actions"]
+    value = actions["elements"][1]["value"]
+    assert send_interaction(app, button_payload("reminder_done", value, EDITOR)).status == 200
+    assert store.roadmap.step("ECO-2").status == "done"
