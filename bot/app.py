@@ -23,6 +23,7 @@ from handlers import (  # noqa: F401
     reminder_actions,
     slash,
     threads,
+    unblocked,
     unfurls,
     watch,
 )

@@ -10,7 +10,7 @@ process or in the next one, so an update owed is never lost and is delivered onc
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
 from slack_sdk.errors import SlackApiError
 
@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 CARD_PAIRS = 5  # open pairs shown on a card (the count shows them all)
 CARD_OVERDUE = 5
+CARD_BLOCKED = 3  # blocked steps shown on a card, and recently unblocked ones (the counts show them all)
+CARD_UNBLOCKED = 3
+UNBLOCKED_DAYS = 7  # how long a step unblocked stays on its cluster's card
 # Slack errors after which the card cannot be updated at all: retrying would never succeed.
 GONE = {"message_not_found", "cant_update_message", "channel_not_found", "not_in_channel", "is_archived"}
 
@@ -46,9 +49,20 @@ def cluster_state(store: RoadmapStore, slug: str, today: date, developments: int
     )
 
 
-def card_message(store: RoadmapStore, slug: str, today: date) -> dict:
-    """A cluster's card as Block Kit (templates/thread_parent.json.j2)."""
-    return render("thread_parent.json.j2", cluster_state(store, slug, today))
+def card_message(store: RoadmapStore, slug: str, today: date, tz: tzinfo = UTC) -> dict:
+    """A cluster's card as Block Kit (templates/thread_parent.json.j2), with its sequencing: the steps still
+    blocked, and those unblocked in the last UNBLOCKED_DAYS (the first few of each, and how many); the day a
+    blocker was done is the day in `tz`, the team's time zone."""
+    blocked, blocked_total = store.sequencing.blocked(slug, limit=CARD_BLOCKED)
+    since = datetime.now(UTC) - timedelta(days=UNBLOCKED_DAYS)
+    unblocked, unblocked_total = store.unblocking.recent(store.scope.id, slug, since, limit=CARD_UNBLOCKED)
+    sequencing = dict(
+        blocked=blocked,
+        blocked_total=blocked_total,
+        unblocked=[(u, u.done_at.astimezone(tz).date()) for u in unblocked],
+        unblocked_total=unblocked_total,
+    )
+    return render("thread_parent.json.j2", {**cluster_state(store, slug, today), **sequencing})
 
 
 @on_cluster_change
@@ -65,7 +79,7 @@ def refresh_card(services: Services, work: Work) -> None:
     if target is None:
         return  # the thread is gone (or not posted yet): `/roadmap threads` posts it with the current state
     today = datetime.now(services.settings.tz).date()
-    message = card_message(services.store.scoped(target.roadmap_id), target.slug, today)
+    message = card_message(services.store.scoped(target.roadmap_id), target.slug, today, services.settings.tz)
     try:
         services.clients.updater.chat_update(
             channel=channel, ts=target.ts, text=message["text"], blocks=message["blocks"]

@@ -143,7 +143,8 @@ def post_cluster_threads(
     try:
         # Read first: a claim is never stranded by a failed read.
         today = datetime.now(services.settings.tz).date()
-        messages = {c.slug: card_message(store, c.slug, today) for c in store.roadmap.clusters()}
+        tz = services.settings.tz
+        messages = {c.slug: card_message(store, c.slug, today, tz) for c in store.roadmap.clusters()}
         slots = store.threads.claim_all(channel, user)
     except StoreError:
         log.exception("cluster threads: store unavailable")

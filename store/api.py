@@ -16,6 +16,7 @@ per domain. Each domain lives in a module of its own; each call is one transacti
     store.home           App Home prefs, follows         store/home.py
     store.cards          cluster cards, canvases, a channel's default cluster  store/cards.py
     store.owners         step owners, conditional dates  store/owners.py, store/due_rules.py
+    store.unblocking     unblocked steps: notices, cards  store/unblocking.py
     store.reminders      reminder claims, snoozes, tz    store/reminders.py
     store.search(text)   `find`                          store/search.py
     store.asof           the roadmap at a past date      store/asof.py
@@ -49,6 +50,7 @@ from store.steps import Steps
 from store.threads import ClusterThreads
 from store.timeline import Timelines
 from store.transfer import Transfer
+from store.unblocking import Unblocking
 from store.views import SearchResult
 from store.watch import Watch
 
@@ -78,6 +80,7 @@ class RoadmapStore:
         self.watch = Watch(self.db, self.scope)
         self.home = _shared.home if _shared else HomeState(self.db)
         self.cards = _shared.cards if _shared else Cards(self.db)
+        self.unblocking = _shared.unblocking if _shared else Unblocking(self.db)
         self.asof = AsOf(self.db, self.scope)
         self.timeline = Timelines(self.db, self.scope)
 

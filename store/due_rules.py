@@ -42,17 +42,24 @@ def waits_on(s: Session, step_id: int) -> list[int]:
 
 
 def apply_after_done(
-    s: Session, done: Step, *, actor: str, today: date, set_due: Callable[..., object]
+    s: Session,
+    done: Step,
+    *,
+    actor: str,
+    today: date,
+    set_due: Callable[..., object],
+    told: frozenset[int] = frozenset(),
 ) -> list[tuple[Step, date]]:
     """Set the due date of every step waiting on `done` (audited through `set_due`, i.e. change_field), remove
-    those rules, and owe each owner a notice. Returns what was set."""
+    those rules, and owe each owner a notice, except for the steps in `told` (unblocked by `done`: their owners'
+    unblocked notice shows the new date). Returns what was set."""
     rules = s.exec(select(StepDueRule).where(StepDueRule.after_step_id == done.id)).scalars().all()
     applied = []
     for rule in rules:
         target = s.get(Step, rule.step_id)
         due_on = today + timedelta(days=rule.days)
         set_due(s, target, "due_on", due_on, actor=actor, note=f"{rule.days} days after {done.key} was done")
-        for owner in owners_for(s, target):
+        for owner in () if target.id in told else owners_for(s, target):
             enqueue(s, OWNER_NOTICE, f"{target.id}:{done.id}:{owner}", delay=timedelta(0))
         applied.append((target, due_on))
     if rules:

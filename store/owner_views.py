@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from store.views import StepView
 
@@ -73,3 +73,30 @@ class OwnerNotice:
     step: StepView
     done: StepView
     roadmap_id: int
+
+
+@dataclass(frozen=True)
+class UnblockedNotice:
+    """What an owner is told when the last step theirs waited on is done (store/unblocking.py)."""
+
+    step: StepView
+    done: StepView
+    done_by: str | None  # who marked the blocker done (its history), if recorded
+    done_at: datetime | None
+    cluster_title: str
+    roadmap_id: int
+    owners: tuple[str, ...] = ()  # the step's owners now (users and groups), so a person is told once
+
+    @property
+    def value(self) -> str:
+        """What the notice's buttons carry, as the reminder's do: the roadmap and the step."""
+        return f"{self.roadmap_id}:{self.step.key}"
+
+
+@dataclass(frozen=True)
+class RecentlyUnblocked:
+    """A step of a cluster's card whose last blocker was done lately."""
+
+    step: StepView
+    last_blocker: StepView
+    done_at: datetime

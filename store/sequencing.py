@@ -20,9 +20,11 @@ from store.cache import ReadCache, cached_read
 from store.errors import Invalid
 from store.models import CLOSED_STATUSES, Cluster, Step, StepDependency
 from store.names import key_order
+from store.outbox import CLUSTER_CHANGED, enqueue
 from store.queries import find_step, steps_by_id
 from store.roadmaps import Scope
 from store.steps import audit_row
+from store.unblocking import unblocked_ids
 from store.views import BlockedStep, BlockersChange, StepView
 
 _LOCK_KEY = 18_0001  # pg_advisory_xact_lock key of the sequencing graph
@@ -53,6 +55,7 @@ class Sequencing:
                 s.add(
                     audit_row(step.id, "after", ", ".join(old) or None, ", ".join(new) or None, actor=actor, note=note)
                 )
+                enqueue(s, CLUSTER_CHANGED, str(step.cluster_id))  # its card shows what is blocked
             views = steps_by_id(s, [step.id, *(b.id for b in blockers)])
         return BlockersChange(views[step.id], old, [views[b.id] for b in blockers])
 
@@ -129,19 +132,7 @@ def blocked_steps(s: Session, rid: int | None, cluster_slug: str | None, limit: 
 
 def newly_unblocked(s: Session, step_id: int) -> list[StepView]:
     """Open steps waiting on `step_id` whose blockers are now all done (when `step_id` itself is done)."""
-    done = s.exec(select(Step.status).where(Step.id == step_id)).scalar() == "done"
-    if not done:
-        return []
-    waiting = select(StepDependency.step_id).where(StepDependency.blocker_id == step_id)
-    still_blocked = (
-        select(StepDependency.step_id)
-        .join(Step, Step.id == StepDependency.blocker_id)
-        .where(StepDependency.step_id.in_(waiting), Step.status != "done")
-    )
-    ids = s.exec(
-        select(Step.id).where(Step.id.in_(waiting), Step.id.not_in(still_blocked), Step.status.not_in(CLOSED_STATUSES))
-    ).scalars()
-    views = steps_by_id(s, list(ids))
+    views = steps_by_id(s, unblocked_ids(s, step_id))
     return sorted(views.values(), key=lambda v: key_order(v.key))
 
 

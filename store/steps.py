@@ -16,6 +16,7 @@ from store.names import normalize_status, strip_control_chars
 from store.outbox import CLUSTER_CHANGED, enqueue
 from store.queries import find_step, step_view
 from store.roadmaps import Scope
+from store.unblocking import owe_unblocked, unblocked_ids
 from store.views import DueChange, StatusChange, StepView
 
 # The fields whose change is recorded in a step's history (an import that renumbers a step records nothing).
@@ -81,6 +82,12 @@ def change_field(s: Session, step: Step, field: str, value, *, actor: str, note:
         if field == "status" and value == "done":
             # Conditional due dates waiting on this step, in this transaction: every door that marks a step done
             # comes through here. The date counts from today in UTC (the store knows no time zone).
+            # The steps this one was the last open blocker of are unblocked: their owners are told, with the date
+            # a rule may set now (one notice, not a second one for the date).
             s.flush()
-            apply_after_done(s, step, actor=actor, today=utcnow().date(), set_due=change_field)
+            unblocked = unblocked_ids(s, step.id)
+            apply_after_done(
+                s, step, actor=actor, today=utcnow().date(), set_due=change_field, told=frozenset(unblocked)
+            )
+            owe_unblocked(s, step, unblocked)
     return old
