@@ -317,7 +317,7 @@ def _status_reply(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
         data = dict(step=d.step, pairs=d.pairs, history=d.history, developments=d.developments)
         data["web"] = step_url(base, d.step.key) if base else None
         data["account"] = store.ledger.step_account(key, caller.today)
-        data["owners"] = store.owners.of_step(key)  # not cached: owners are not under data_version
+        data["owners"] = store.owners.of_step(key)
         # The buttons open the step's forms: Slack only (the console has nothing to click).
         data.update(today=caller.today, share=share, roadmap_id=store.scope.id if caller.shareable else None)
         return Reply(render("status_step.json.j2", data, memo=True))

@@ -12,22 +12,10 @@ in batch mode (SQLite) must create these triggers again.
 
 from __future__ import annotations
 
-from datetime import date, datetime
-
 from sqlalchemy import select
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Session
 
-
-class StepActivity(SQLModel, table=True):
-    """Kept by triggers only (migration 0013): nothing in the code writes it. Registered by store.models (imported
-    at its end), after the naming convention is set."""
-
-    __tablename__ = "step_activity"
-    step_id: int = Field(primary_key=True)  # no foreign key: the row goes with its step (trigger)
-    developments: int = 0
-    last_development_on: date | None = None
-    status_changes: int = 0
-    last_status_at: datetime | None = None
+from store.counters import StepActivity
 
 
 def last_moves(s: Session, step_ids: set[int] | None) -> tuple[dict[int, tuple], dict[int, int]]:

@@ -5,18 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, Index, MetaData, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, Column, Index, MetaData, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-# Stable constraint names, so Alembic migrations can refer to them on SQLite and PostgreSQL alike.
-SQLModel.metadata.naming_convention = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-metadata: MetaData = SQLModel.metadata
+metadata: MetaData = SQLModel.metadata  # with the naming convention set in store/__init__.py
 
 STATUSES: tuple[str, ...] = ("proposed", "agreed", "in_progress", "done", "stalled", "dropped")
 OPEN_STATUSES: tuple[str, ...] = ("proposed", "agreed", "in_progress", "stalled")
@@ -48,26 +40,6 @@ class ChannelRoadmap(SQLModel, table=True):
     roadmap_id: int = Field(foreign_key="roadmap.id", index=True)
     bound_by: str = Field(default="", max_length=64)
     bound_at: datetime = Field(default_factory=utcnow)
-
-
-class DataVersion(SQLModel, table=True):
-    """The counter triggers bump on every write to roadmap, channel_roadmap, side, cluster, step and reciprocity
-    (0003, 0004): with development_version (0006), the key under which status answers are cached."""
-
-    __tablename__ = "data_version"
-    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
-    id: int = Field(default=1, primary_key=True)
-    n: int = Field(default=0, sa_type=BigInteger)
-
-
-class DevelopmentVersion(SQLModel, table=True):
-    """The counter of writes to development (0006): answers of steps and pairs only stay cached while developments
-    are recorded, and development writers never wait on data_version's row (store/cache.py)."""
-
-    __tablename__ = "development_version"
-    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
-    id: int = Field(default=1, primary_key=True)
-    n: int = Field(default=0, sa_type=BigInteger)
 
 
 class Side(SQLModel, table=True):
@@ -499,4 +471,5 @@ class RoadmapHoliday(SQLModel, table=True):
     day: date = Field(primary_key=True)
 
 
-from store.activity import StepActivity  # noqa: E402, F401  (kept by triggers: its own module, with them)
+# Rows that only database triggers write, in their own module (imported here, after the naming convention).
+from store.counters import DataVersion, DevelopmentVersion, StepActivity  # noqa: E402, F401

@@ -12,6 +12,7 @@ from sqlalchemy import and_, case, delete, exists, or_, select
 from sqlmodel import Session
 
 from store.base import Database, insert_ignore, upsert
+from store.cache import cached_read
 from store.due_rules import owners_for, waits_on
 from store.errors import Invalid, NotFound
 from store.models import (
@@ -63,6 +64,7 @@ class Owners:
     def __init__(self, db: Database, scope: Scope):
         self.db = db
         self.scope = scope
+        self.cache = scope.cache  # owners and due rules are under data_version (migration 0013)
 
     def _view(self, s: Session, step: Step) -> OwnersView:
         side = s.get(Side, step.side_id)
@@ -74,6 +76,7 @@ class Owners:
         rule_view = DueRuleView(step.key, s.get(Step, rule.after_step_id).key, rule.days) if rule else None
         return OwnersView(step_view(step, side, s.get(Cluster, step.cluster_id).slug), own, default, rule_view)
 
+    @cached_read(structure=True)
     def of_step(self, key: str) -> OwnersView:
         with self.db.session() as s:
             return self._view(s, find_step(s, key, self.scope.id))

@@ -3,8 +3,8 @@
 The ledger and the digest read each step's latest move and its number of moves from step_activity instead of
 grouping every development of the store. The table is filled from the existing rows, then kept by triggers.
 
-Owners (step_owner, side_default_owner) get the data_version triggers of migration 0003, so the step answer,
-which shows them, is cached like the rest of it.
+Owners and due rules (step_owner, side_default_owner, step_due_rule) get the data_version triggers of migration
+0003, so the step answer, which shows them, is cached like the rest of it.
 
 Revision ID: 0013_activity
 Revises: 0012_brief
@@ -16,7 +16,6 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import store.models  # noqa: F401  (first: it registers step_activity after the naming convention)
 from store.activity import FILL, POSTGRESQL_FUNCTIONS, POSTGRESQL_TRIGGERS, SQLITE_TRIGGERS
 
 revision: str = "0013_activity"
@@ -24,7 +23,7 @@ down_revision: str | None = "0012_brief"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-OWNER_TABLES = ("step_owner", "side_default_owner")
+OWNER_TABLES = ("step_owner", "side_default_owner", "step_due_rule")
 
 
 def upgrade() -> None:
