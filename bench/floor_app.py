@@ -48,4 +48,8 @@ def application() -> SlackRequestHandler:
     def answer(ack) -> None:
         ack(text=TEXT, blocks=BLOCKS, response_type="ephemeral")
 
+    @app.event("message")
+    def on_message(ack) -> None:  # the floor of thread-reply ingest: a bare ack of the same signed event
+        ack()
+
     return SlackRequestHandler(app)

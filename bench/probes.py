@@ -196,6 +196,19 @@ class Ingest:
         out[f"concurrent_{senders}"] = _rate(per * senders, elapsed, got, sum(errs))
         return out
 
+    def floor_rate(self, floor_port: int, n: int) -> dict:
+        """The same signed events, one after another, acked by the bare Bolt app (which stores nothing)."""
+        client = SlackClient(floor_port)
+        try:
+            for _ in range(20):
+                client.post(self.body(), "application/json")
+            t0 = time.perf_counter()
+            acked = sum(client.post(self.body(), "application/json")[0] == 200 for _ in range(n))
+            elapsed = time.perf_counter() - t0
+        finally:
+            client.close()
+        return _rate(n, elapsed, acked, n - acked)
+
 
 def _rate(sent: int, seconds: float, recorded: int, errors: int) -> dict:
     return {

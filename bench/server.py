@@ -143,7 +143,11 @@ class Timing:
         return cls(len(ms), round(q[49], 2), round(q[94], 2), round(statistics.fmean(ms), 2), round(ms[0], 2))
 
 
-WRITE = "log economic bench write"  # a development: the commonest write
+# The writes an answer is timed right after ({i}: the request's number): a development where the answer shows
+# it (the commonest write), and a status change, after which the counts of steps and pairs are recomputed.
+DEVELOPMENT_WRITE = "log security bench write {i}"
+STATUS_WRITE = "set SEC-100 {status}"
+STATUSES = ("in_progress", "stalled")
 
 
 class SlackClient:
@@ -184,12 +188,13 @@ class SlackClient:
             data = {"raw": payload.decode(errors="replace")}
         return status, data, elapsed
 
-    def measure_after_write(self, text: str, runs: int, warmup: int, write: str = WRITE) -> Timing:
-        """`text` timed right after a signed `/roadmap log` through the same app, so no cache can answer it
-        (the write bumps the version every process's cache is filed under); the write itself is not timed."""
+    def measure_after_write(self, text: str, runs: int, warmup: int, write: str = DEVELOPMENT_WRITE) -> Timing:
+        """`text` timed right after a signed write (`write`, e.g. `/roadmap log …` or `/roadmap set …`) through the
+        same app, so no cache can answer what the write changed (it bumps the version every process's cache is
+        filed under); the write itself is not timed."""
         samples = []
         for i in range(warmup + runs):
-            status, data, _ = self.command(f"{write} {i}")
+            status, data, _ = self.command(write.format(i=i, status=STATUSES[i % 2]))
             if status != 200 or "⚠️" in json.dumps(data, ensure_ascii=False):
                 raise SystemExit(f"`/roadmap {write}` answered {status}: {str(data)[:300]}")
             status, _data, elapsed = self.command(text)

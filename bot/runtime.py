@@ -23,7 +23,7 @@ def open_store(settings: Settings, *, migrate: bool | None = None, seed: bool = 
     if migrate is None:
         migrate = engine.dialect.name == "sqlite"
     if migrate:
-        db.upgrade(engine)
+        db.upgrade_if_behind(engine)
     elif db.current_revision(engine) is None:
         raise SettingsError("the database has no schema yet: run `roadmap db upgrade` (the Procfile release step)")
     store = RoadmapStore(engine)

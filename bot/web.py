@@ -7,6 +7,7 @@ form it is; health checks get a GET path that touches the database.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import re
@@ -256,6 +257,7 @@ def application() -> SlackWSGI:
     from bot.settings import Settings, SettingsError
     from handlers.outbox import OutboxWorker
 
+    _few_malloc_arenas()
     try:
         settings = Settings.from_env().require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
         logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -266,6 +268,18 @@ def application() -> SlackWSGI:
     services = build_services(settings, store)
     OutboxWorker(services).start()  # work owed to Slack (store/outbox.py), in every web worker: claims keep it once
     return SlackWSGI(create_app(settings, store, services=services), store, pages=pages_for(settings, store))
+
+
+def _few_malloc_arenas(arenas: int = 2) -> None:
+    """glibc gives each thread that allocates its own malloc arena (up to 8 per core), and freed memory stays in
+    them: a worker's 8 threads grew it from 90 to 145 MB resident under load. Two arenas keep it flat, at no cost
+    measured in latency (the GIL serialises the allocating threads anyway). The same as MALLOC_ARENA_MAX=2, set
+    here so that no launcher can forget it; before the worker starts its threads. A no-op off glibc."""
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt(-8, arenas)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
 
 
 def pages_for(settings, store: RoadmapStore):

@@ -97,9 +97,9 @@ def _load(name: str, data: dict[str, Any] | None) -> dict[str, Any]:
 
 _MEMO: OrderedDict[tuple, tuple[list, dict]] = OrderedDict()
 _MEMO_LOCK = threading.Lock()
-_MEMO_ENTRIES = 64
+_MEMO_ENTRIES = 32
 _FRAGMENTS: OrderedDict[tuple, tuple[list, Markup]] = OrderedDict()
-_FRAGMENT_ENTRIES = 256
+_FRAGMENT_ENTRIES = 64
 _PLAIN = (str, int, float, bool, date, type(None))
 
 

@@ -40,6 +40,7 @@ def test_migrations_build_the_schema_from_empty(engine_factory):
     } <= tables
     head = ScriptDirectory.from_config(db.alembic_config(engine)).get_current_head()
     assert db.current_revision(engine) == head
+    assert db.head_revision() == head, "migration files are named after their revision (a start reads heads so)"
     db.upgrade(engine)  # idempotent: every process may run it on start
     assert db.current_revision(engine) == head
 
