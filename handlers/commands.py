@@ -437,7 +437,7 @@ def _commitments(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
 def _find(store: RoadmapStore, rest: str, caller: Caller) -> Reply:
     result = store.search(rest)
     data = dict(result=result, today=caller.today, share=share_command(caller, f"find {rest}"))
-    return Reply(render("find.json.j2", data))
+    return Reply(render("find.json.j2", data, memo=True))
 
 
 _DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})\s+(.*)$", re.S)

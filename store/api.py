@@ -107,4 +107,6 @@ class RoadmapStore:
             yield
 
     def search(self, text: str, limit: int = 10) -> SearchResult:
-        return search_module.search(self.db, self.scope.id, text, limit)
+        """Ranked full-text search (store/search.py), cached like the status answers (store/cache.py)."""
+        rid = self.scope.id
+        return self.cache.get(("search", rid, text, limit), lambda: search_module.search(self.db, rid, text, limit))

@@ -101,21 +101,29 @@ def find_cluster_id(s: Session, slug: str, roadmap_id: int | None) -> int:
     return cluster_id
 
 
-def development_view(s: Session, dev_id: int) -> DevelopmentView:
-    row = s.exec(
+def _with_names():
+    return (
         select(Development, Cluster.slug, Step.key)
         .join(Cluster, Cluster.id == Development.cluster_id)
         .outerjoin(Step, Step.id == Development.step_id)
-        .where(Development.id == dev_id)
-    ).one()
-    return dev_view(*row)
+    )
+
+
+def development_view(s: Session, dev_id: int) -> DevelopmentView:
+    return dev_view(*s.exec(_with_names().where(Development.id == dev_id)).one())
+
+
+def development_views(s: Session, dev_ids: list[int]) -> list[DevelopmentView]:
+    """The developments of `dev_ids`, in that order (one query)."""
+    if not dev_ids:
+        return []
+    views = {r[0].id: dev_view(*r) for r in s.exec(_with_names().where(Development.id.in_(dev_ids))).all()}
+    return [views[i] for i in dev_ids]
 
 
 def latest_developments(s: Session, condition, limit: int) -> list[DevelopmentView]:
     rows = s.exec(
-        select(Development, Cluster.slug, Step.key)
-        .join(Cluster, Cluster.id == Development.cluster_id)
-        .outerjoin(Step, Step.id == Development.step_id)
+        _with_names()
         .where(condition, Development.retracted_at.is_(None))
         .order_by(Development.occurred_on.desc(), Development.id.desc())
         .limit(limit)

@@ -17,7 +17,7 @@ from sqlmodel import Session
 from store import names
 from store.base import Database
 from store.models import Cluster, Side, Step
-from store.queries import cluster_ref, development_view, step_view
+from store.queries import cluster_ref, development_views, step_view
 from store.search_query import Query, fts5, parse
 from store.search_sql import SEARCH_SQL
 from store.views import SearchResult, SideView, Snippet
@@ -38,7 +38,7 @@ def search(db: Database, roadmap_id: int | None, typed: str, limit: int = 10) ->
         step_rows, steps_total = (_pg_steps if pg else _lite_steps)(s, where, params, limit)
         dev_rows, devs_total = (_pg_devs if pg else _lite_devs)(s, where, params, limit)
         steps = _step_views(s, [r[0] for r in step_rows])
-        devs = [development_view(s, r[0]) for r in dev_rows]
+        devs = development_views(s, [r[0] for r in dev_rows])
     return SearchResult(
         query.text,
         steps=steps,
