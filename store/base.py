@@ -21,6 +21,13 @@ class Database:
         self.engine = engine
         # Readers use a deferred transaction on SQLite; writers take the write lock at BEGIN (store.db).
         self.read_engine = engine.execution_options(readonly=True)
+        # The version read before every cached answer is one statement: on PostgreSQL in autocommit, so it costs
+        # no BEGIN and no ROLLBACK round trip (SQLite's BEGIN is in-process and cheap).
+        self.version_engine = (
+            engine.execution_options(isolation_level="AUTOCOMMIT")
+            if engine.dialect.name == "postgresql"
+            else self.read_engine
+        )
 
     @property
     def dialect(self) -> str:

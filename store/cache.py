@@ -50,7 +50,7 @@ class ReadCache:
 
     def data_version(self) -> Version:
         # Core, not a Session: this runs before every cached answer, so it is kept to one indexed read.
-        with unavailable_on_outage(), self.db.read_engine.connect() as conn:
+        with unavailable_on_outage(), self.db.version_engine.connect() as conn:
             structure, developments = conn.execute(_DATA_VERSION).one()
         return int(structure), int(developments)
 
