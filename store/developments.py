@@ -10,14 +10,16 @@ database's unique constraint, not a prior read.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from store.base import Database, insert_ignore
+from store.base import Database
 from store.errors import Invalid
 from store.models import Cluster, Development, utcnow
 from store.names import strip_control_chars
@@ -74,6 +76,7 @@ def add_development(
     text: str,
     author: str,
     cluster: str | None = None,
+    cluster_id: int | None = None,
     step: str | None = None,
     occurred_on: date | None = None,
     today: date | None = None,
@@ -85,7 +88,8 @@ def add_development(
     edited_at: datetime | None = None,
     retracted_at: datetime | None = None,
 ) -> tuple[int, bool]:
-    """Add one development inside an open transaction: (its id, whether this call created it)."""
+    """Add one development inside an open transaction: (its id, whether this call created it). The cluster is a
+    slug, or `cluster_id` when the caller has it already (a thread's cluster, read in the same transaction)."""
     text = checked_text(text)
     url = checked_url(url)
     today = today or (utcnow() + _LATEST_OFFSET).date()
@@ -105,7 +109,7 @@ def add_development(
             )
     elif cluster:
         cluster_id = find_cluster_id(s, cluster, roadmap_id)
-    else:
+    elif cluster_id is None:
         raise Invalid("a development belongs to a cluster or a step", field="cluster")
     values = dict(
         cluster_id=cluster_id,
@@ -129,12 +133,21 @@ def add_development(
         s.add(dev)
         s.flush()
         return dev.id, True
-    new_id = s.exec(
-        insert_ignore(s, Development, values, ["slack_channel", "slack_ts"]).returning(Development.id)
-    ).scalar()
+    new_id = s.execute(_insert_from_slack(s.get_bind().dialect.name), values).scalar()
     if new_id is not None:
         return new_id, True
     return _slack_id(s, slack.channel, slack.ts), False
+
+
+@functools.cache
+def _insert_from_slack(dialect: str):
+    """Built once (the commonest write: a thread reply): a message already recorded is not recorded again."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(Development)
+        .on_conflict_do_nothing(index_elements=["slack_channel", "slack_ts"])
+        .returning(Development.id)
+    )
 
 
 def _slack_id(s: Session, channel: str, ts: str) -> int | None:

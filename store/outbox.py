@@ -15,14 +15,16 @@ claim due rows, do the work, and delete them; a failure puts the row back with a
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from store.base import Database, dialect_insert
+from store.base import Database
 from store.models import PendingWork, utcnow
 
 # Owed whenever anything shown about a cluster changes (a development, a step's status or due date, an import):
@@ -47,13 +49,16 @@ def enqueue(s: Session, kind: str, key: str, *, delay: timedelta = COALESCE, now
     """Owe `kind` work for `key`, inside the caller's transaction. Coalesces with work already owed."""
     now = now or utcnow()
     values = dict(kind=kind, key=key, not_before=now + delay, version=0, attempts=0, created_at=now)
-    ins = dialect_insert(s, PendingWork, values)
+    s.execute(_enqueue_statement(s.get_bind().dialect.name), values)
+
+
+@functools.cache
+def _enqueue_statement(dialect: str):
+    """Built once: every development enqueues, and building the statement cost more than running it."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     # Already owed: remember that something changed since (version), keep the earlier due time.
-    s.exec(
-        ins.on_conflict_do_update(
-            index_elements=["kind", "key"],
-            set_={"version": PendingWork.version + 1},
-        )
+    return insert(PendingWork).on_conflict_do_update(
+        index_elements=["kind", "key"], set_={"version": PendingWork.version + 1}
     )
 
 

@@ -97,13 +97,13 @@ class ClusterThreads:
         rule holds). (roadmap id, what was recorded), or None if (channel, thread_ts) is no cluster thread."""
         with self.db.session(write=True) as s:
             row = s.exec(
-                select(Cluster.roadmap_id, Cluster.slug)
+                select(Cluster.roadmap_id, Cluster.id)
                 .join(ClusterThread, ClusterThread.cluster_id == Cluster.id)
                 .where(ClusterThread.channel == channel, ClusterThread.ts == thread_ts)
             ).first()
             if row is None:
                 return None
-            rid, cluster = row
+            rid, cluster_id = row
             existing = (
                 set(s.exec(select(Step.key).where(Step.roadmap_id == rid, Step.key.in_(candidates))).scalars())
                 if candidates
@@ -111,7 +111,7 @@ class ClusterThreads:
             )
             step = decide(existing)
             # A reply naming a step belongs to the step (and so to its cluster, should that be another one).
-            where = dict(step=step) if step else dict(cluster=cluster)
+            where = dict(step=step) if step else dict(cluster_id=cluster_id)
             dev_id, created = add_development(s, rid, **where, **fields)
             return rid, Recorded(development_view(s, dev_id), created)
 
