@@ -38,3 +38,17 @@ class StepActivity(SQLModel, table=True):
     last_development_on: date | None = None
     status_changes: int = 0
     last_status_at: datetime | None = None
+
+
+class PairCount(SQLModel, table=True):
+    """Reciprocal pairs counted by each step's cluster, side and state (done, dropped, open) — migration 0014,
+    store/tallies.py. The first step is the pair's `step_id`, the second its `counterpart_id`."""
+
+    __tablename__ = "pair_count"
+    a_cluster_id: int = Field(primary_key=True)
+    b_cluster_id: int = Field(primary_key=True)
+    a_side_id: int = Field(primary_key=True)
+    a_state: str = Field(primary_key=True, max_length=8)
+    b_side_id: int = Field(primary_key=True)
+    b_state: str = Field(primary_key=True, max_length=8)
+    n: int = 0

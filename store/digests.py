@@ -21,12 +21,12 @@ from store.queries import (
     dev_view,
     first_open_pairs,
     first_per_cluster,
-    pair_tally,
     step_view,
     tallied_pairs,
 )
 from store.queries import pairs as list_pairs
 from store.roadmaps import Scope
+from store.tallies import pair_tally
 from store.views import (
     ClusterDigest,
     DigestContent,

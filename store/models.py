@@ -472,4 +472,4 @@ class RoadmapHoliday(SQLModel, table=True):
 
 
 # Rows that only database triggers write, in their own module (imported here, after the naming convention).
-from store.counters import DataVersion, DevelopmentVersion, StepActivity  # noqa: E402, F401
+from store.counters import DataVersion, DevelopmentVersion, PairCount, StepActivity  # noqa: E402, F401

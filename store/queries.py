@@ -3,6 +3,7 @@ steps by id). Bounded queries only: every list is an index range scan or a count
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 
 from sqlalchemy import Integer, and_, case, func, or_, select
@@ -178,36 +179,10 @@ def pair_in_cluster(cluster_id: int):
     return or_(Reciprocity.step_id.in_(ids), Reciprocity.counterpart_id.in_(ids))
 
 
-def _state(status):
-    """A step's status as the three states that decide a pair: done, dropped, or open."""
-    return case((status == "done", "done"), (status == "dropped", "dropped"), else_="open")
-
-
 def state_step(side: SideView, state: str) -> StepView:
     """A stand-in step of `side` in `state`, so that PairView keeps the one rule of who owes a move."""
     status = state if state in CLOSED_STATUSES else "proposed"
     return StepView("", "", side, "", "", status, None, "", None)
-
-
-def pair_tally(
-    s: Session, roadmap_id: int | None, cluster_id: int | None = None
-) -> dict[int, list[tuple[int, str, int, str, int]]]:
-    """Pairs counted by (cluster of the first step, each step's side and state): rows bounded by the number of
-    sides and states, however many pairs there are."""
-    a, b = PAIR_ALIASES[0], PAIR_ALIASES[1]
-    state_a, state_b = _state(a.status), _state(b.status)
-    q = (
-        select(a.cluster_id, a.side_id, state_a, b.side_id, state_b, func.count())
-        .select_from(Reciprocity)
-        .join(a, a.id == Reciprocity.step_id)
-        .join(b, b.id == Reciprocity.counterpart_id)
-        .group_by(a.cluster_id, a.side_id, state_a, b.side_id, state_b)
-    )
-    q = q.where(pair_in_cluster(cluster_id)) if cluster_id is not None else q.where(a.roadmap_id == roadmap_id)
-    out: dict[int, list[tuple[int, str, int, str, int]]] = defaultdict(list)
-    for c_id, a_side, a_state, b_side, b_state, n in s.exec(q).all():
-        out[cluster_id if cluster_id is not None else c_id].append((a_side, a_state, b_side, b_state, int(n)))
-    return out
 
 
 Tally = list[tuple[int, str, int, str, int]]
@@ -215,7 +190,13 @@ Tally = list[tuple[int, str, int, str, int]]
 
 def tallied_pairs(tally: Tally, sides: dict[int, SideView]) -> list[tuple[PairView, int]]:
     """A tally's rows as (representative pair, how many such pairs)."""
-    return [(PairView(state_step(sides[a], sa), state_step(sides[b], sb)), n) for a, sa, b, sb, n in tally]
+    return [(_tally_pair(sides[a], sa, sides[b], sb), n) for a, sa, b, sb, n in tally]
+
+
+@functools.lru_cache(maxsize=4096)
+def _tally_pair(a: SideView, a_state: str, b: SideView, b_state: str) -> PairView:
+    """Frozen views, so one per combination serves every tally (a tally has hundreds of rows)."""
+    return PairView(state_step(a, a_state), state_step(b, b_state))
 
 
 def first_per_cluster(roadmap_id: int | None, condition, order_by: tuple, n: int):

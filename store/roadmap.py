@@ -19,7 +19,6 @@ from store.queries import (
     find_step,
     first_open_pairs,
     latest_developments,
-    pair_tally,
     step_view,
     tallied_pairs,
 )
@@ -27,6 +26,7 @@ from store.queries import (
     pairs as list_pairs,
 )
 from store.roadmaps import Scope
+from store.tallies import pair_tally
 from store.views import (
     ChangeView,
     ClusterDetail,
@@ -168,9 +168,10 @@ class RoadmapReads:
                     owed_sides[side.code] = side
             summary = ClusterSummary(
                 cluster=cluster_ref(cluster),
-                progress=progress.get(cluster.id, []),
+                # Tuples: immutable and hashable, so a cluster whose counts did not change renders from the memo.
+                progress=tuple(progress.get(cluster.id, [])),
                 open_pairs=open_pairs,
-                owed=sorted(((owed_sides[c], n) for c, n in owed.items()), key=lambda x: -x[1]),
+                owed=tuple(sorted(((owed_sides[c], n) for c, n in owed.items()), key=lambda x: -x[1])),
                 latest_on=None,
                 steps_total=sum(p.total for p in progress.get(cluster.id, [])),
             )

@@ -113,9 +113,9 @@ class SideProgress:
 @dataclass(frozen=True)
 class ClusterSummary:
     cluster: ClusterRef
-    progress: list[SideProgress]
+    progress: tuple[SideProgress, ...]
     open_pairs: int
-    owed: list[tuple[SideView, int]]
+    owed: tuple[tuple[SideView, int], ...]
     latest_on: date | None
     steps_total: int
 

@@ -104,14 +104,24 @@ _PLAIN = (str, int, float, bool, date, type(None))
 
 
 def _memo_key(name: str, data: dict[str, Any]) -> tuple[tuple, list]:
+    """Plain values, tuples and frozen dataclasses that hash (immutable all the way down) are keyed by value: the
+    same counts recomputed after a change elsewhere still find their render. Anything else by identity."""
     parts, refs = [name], []
     for k in sorted(data):
         v = data[k]
         if isinstance(v, _PLAIN):
             parts.append((k, type(v).__name__, v))
-        else:
-            parts.append((k, id(v)))
-            refs.append(v)
+            continue
+        if isinstance(v, tuple) or getattr(getattr(v, "__dataclass_params__", None), "frozen", False):
+            try:
+                hash(v)
+            except TypeError:
+                pass
+            else:
+                parts.append((k, type(v).__name__, v))
+                continue
+        parts.append((k, id(v)))
+        refs.append(v)
     return tuple(parts), refs
 
 

@@ -1,0 +1,58 @@
+"""pair_count: reciprocal pairs counted by each step's cluster, side and state, kept by triggers (store/tallies.py)
+
+The status answers, `commitments` and the digest read the counts instead of joining every pair after each status
+change. Filled from the existing pairs, then kept by the triggers.
+
+Revision ID: 0014_pair_count
+Revises: 0013_activity
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+import sqlmodel
+from alembic import op
+
+from store.tallies import FILL, POSTGRESQL_FUNCTIONS, POSTGRESQL_TRIGGERS, SQLITE_TRIGGERS
+
+revision: str = "0014_pair_count"
+down_revision: str | None = "0013_activity"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "pair_count",
+        sa.Column("a_cluster_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("b_cluster_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("a_side_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("a_state", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+        sa.Column("b_side_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("b_state", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+        sa.Column("n", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "a_cluster_id", "b_cluster_id", "a_side_id", "a_state", "b_side_id", "b_state", name=op.f("pk_pair_count")
+        ),
+    )
+    op.execute(FILL)
+    if op.get_bind().dialect.name == "postgresql":
+        for name, body in POSTGRESQL_FUNCTIONS.items():
+            op.execute(f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $${body}$$")
+        for name, (table, events, function) in POSTGRESQL_TRIGGERS.items():
+            op.execute(f"CREATE TRIGGER {name} {events} ON {table} FOR EACH ROW EXECUTE FUNCTION {function}()")
+    else:
+        for name, body in SQLITE_TRIGGERS.items():
+            op.execute(f"CREATE TRIGGER {name} {body}")
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        for name, (table, _events, _function) in POSTGRESQL_TRIGGERS.items():
+            op.execute(f"DROP TRIGGER {name} ON {table}")
+        for name in POSTGRESQL_FUNCTIONS:
+            op.execute(f"DROP FUNCTION {name}()")
+    else:
+        for name in SQLITE_TRIGGERS:
+            op.execute(f"DROP TRIGGER {name}")
+    op.drop_table("pair_count")
