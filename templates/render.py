@@ -41,6 +41,7 @@ def environment() -> Environment:
         status=filters.status,
         verbatim=filters.verbatim,
         pack=pack,
+        table_cells=filters.table_cells,
     )
     env.globals["fragment"] = fragment
     return env
