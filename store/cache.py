@@ -2,8 +2,9 @@
 
 Contract:
 - Key: the reading method's name and arguments, filed under the store's data version: two counters in
-  database triggers bump in the same transaction as any write (migrations 0003, 0004, 0006): `data_version` counts
-  writes to roadmap, channel_roadmap, side, cluster, step and reciprocity; `development_version` writes to
+  database triggers bump in the same transaction as any write (migrations 0003, 0004, 0006, 0010, 0013):
+  `data_version` counts writes to roadmap, channel_roadmap, side, cluster, step, reciprocity, step dependencies and
+  claims, owners and due rules; `development_version` writes to
   development. An answer that shows developments is filed under both counters; one
   made of steps and pairs only (`@cached_read(structure=True)`) under the first alone, so that recording a
   development — the commonest write — does not throw away the counts and pairs of every cluster. Any write by any

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from sqlalchemy import and_, delete, func, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
@@ -102,14 +102,16 @@ def blocked_steps(s: Session, rid: int | None, cluster_slug: str | None, limit: 
     """The first `limit` open steps (in roadmap order) with a blocker not yet done, their open blockers, and how
     many such steps there are: a count, one ordered page and that page's edges."""
     blocker = aliased(Step)
-    open_edge = and_(
-        StepDependency.step_id == Step.id, blocker.id == StepDependency.blocker_id, blocker.status != "done"
+    # From the edges (few) to the steps, not every open step probing for an edge: `id IN (…)` is a key lookup.
+    waiting = (
+        select(StepDependency.step_id)
+        .join(blocker, blocker.id == StepDependency.blocker_id)
+        .where(blocker.status != "done")
     )
     blocked = (
         select(Step.id)
         .join(Cluster, Cluster.id == Step.cluster_id)
-        .where(Step.roadmap_id == rid, Step.status.not_in(CLOSED_STATUSES))
-        .where(select(StepDependency.id).join(blocker, open_edge).exists())
+        .where(Step.id.in_(waiting), Step.roadmap_id == rid, Step.status.not_in(CLOSED_STATUSES))
     )
     if cluster_slug is not None:
         blocked = blocked.where(Cluster.slug == cluster_slug)

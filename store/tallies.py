@@ -7,7 +7,8 @@ thousands of pairs, 6 ms at 10k steps) again after each status change. The count
 rows. The one rule of who owes a move stays in PairView.owed_by, applied per counted group (store.queries).
 
 On PostgreSQL one statement applies a step's change to every group it touches, in key order, so two concurrent
-status changes lock the rows they share in the same order and cannot deadlock.
+status changes lock the rows they share in the same order and cannot deadlock. A later migration that copies
+`step` or `reciprocity` in batch mode (SQLite) must create these triggers again.
 """
 
 from __future__ import annotations

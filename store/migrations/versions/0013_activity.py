@@ -16,6 +16,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
+from store import triggers
 from store.activity import FILL, POSTGRESQL_FUNCTIONS, POSTGRESQL_TRIGGERS, SQLITE_TRIGGERS
 
 revision: str = "0013_activity"
@@ -37,41 +38,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("step_id", name=op.f("pk_step_activity")),
     )
     op.execute(FILL)
-    postgres = op.get_bind().dialect.name == "postgresql"
-    if postgres:
-        for name, body in POSTGRESQL_FUNCTIONS.items():
-            op.execute(f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $${body}$$")
-        for name, (table, events, function) in POSTGRESQL_TRIGGERS.items():
-            op.execute(f"CREATE TRIGGER {name} {events} ON {table} FOR EACH ROW EXECUTE FUNCTION {function}()")
-        for table in OWNER_TABLES:
-            # bump_data_version() comes from migration 0003.
-            op.execute(
-                f"CREATE TRIGGER trg_{table}_data_version AFTER INSERT OR UPDATE OR DELETE ON {table} "
-                "FOR EACH STATEMENT EXECUTE FUNCTION bump_data_version()"
-            )
-    else:
-        for name, body in SQLITE_TRIGGERS.items():
-            op.execute(f"CREATE TRIGGER {name} {body}")
-        for table in OWNER_TABLES:
-            for event in ("INSERT", "UPDATE", "DELETE"):
-                op.execute(
-                    f"CREATE TRIGGER trg_{table}_{event.lower()}_data_version AFTER {event} ON {table} "
-                    "BEGIN UPDATE data_version SET n = n + 1 WHERE id = 1; END"
-                )
+    triggers.install(op, SQLITE_TRIGGERS, POSTGRESQL_FUNCTIONS, POSTGRESQL_TRIGGERS)
+    triggers.install(op, *triggers.data_version(OWNER_TABLES))
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        for table in OWNER_TABLES:
-            op.execute(f"DROP TRIGGER trg_{table}_data_version ON {table}")
-        for name, (table, _events, _function) in POSTGRESQL_TRIGGERS.items():
-            op.execute(f"DROP TRIGGER {name} ON {table}")
-        for name in POSTGRESQL_FUNCTIONS:
-            op.execute(f"DROP FUNCTION {name}()")
-    else:
-        for table in OWNER_TABLES:
-            for event in ("insert", "update", "delete"):
-                op.execute(f"DROP TRIGGER trg_{table}_{event}_data_version")
-        for name in SQLITE_TRIGGERS:
-            op.execute(f"DROP TRIGGER {name}")
+    triggers.drop(op, *triggers.data_version(OWNER_TABLES))
+    triggers.drop(op, SQLITE_TRIGGERS, POSTGRESQL_FUNCTIONS, POSTGRESQL_TRIGGERS)
     op.drop_table("step_activity")

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
+from store import triggers
 from store.tallies import FILL, POSTGRESQL_FUNCTIONS, POSTGRESQL_TRIGGERS, SQLITE_TRIGGERS
 
 revision: str = "0014_pair_count"
@@ -36,23 +37,9 @@ def upgrade() -> None:
         ),
     )
     op.execute(FILL)
-    if op.get_bind().dialect.name == "postgresql":
-        for name, body in POSTGRESQL_FUNCTIONS.items():
-            op.execute(f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $${body}$$")
-        for name, (table, events, function) in POSTGRESQL_TRIGGERS.items():
-            op.execute(f"CREATE TRIGGER {name} {events} ON {table} FOR EACH ROW EXECUTE FUNCTION {function}()")
-    else:
-        for name, body in SQLITE_TRIGGERS.items():
-            op.execute(f"CREATE TRIGGER {name} {body}")
+    triggers.install(op, SQLITE_TRIGGERS, POSTGRESQL_FUNCTIONS, POSTGRESQL_TRIGGERS)
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        for name, (table, _events, _function) in POSTGRESQL_TRIGGERS.items():
-            op.execute(f"DROP TRIGGER {name} ON {table}")
-        for name in POSTGRESQL_FUNCTIONS:
-            op.execute(f"DROP FUNCTION {name}()")
-    else:
-        for name in SQLITE_TRIGGERS:
-            op.execute(f"DROP TRIGGER {name}")
+    triggers.drop(op, SQLITE_TRIGGERS, POSTGRESQL_FUNCTIONS, POSTGRESQL_TRIGGERS)
     op.drop_table("pair_count")
