@@ -99,7 +99,7 @@ class Digests:
                 .group_by(Step.cluster_id, Step.side_id)
             ).all()
             tallies = pair_tally(s, rid)
-            pairs = list_pairs(s, rid, pair_ids=first_open_pairs(rid, items_per_list))
+            pairs = list_pairs(s, rid, pair_ids=first_open_pairs([c.id for c in clusters], items_per_list))
             steps_q = (
                 select(Step, Side, Cluster.slug)
                 .join(Side, Side.id == Step.side_id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from collections import defaultdict
 
-from sqlalchemy import Integer, and_, case, func, or_, select
+from sqlalchemy import Integer, and_, case, false, func, or_, select, union_all
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
@@ -143,7 +143,7 @@ def pairs(
     """Reciprocal pairs keyed by the cluster of their first step (the first `limit` of them, if given)."""
     a, b, sa_, sb, ca, cb = PAIR_ALIASES
     q = (
-        select(a, sa_, ca.slug, b, sb, cb.slug)
+        select(*_step_columns(a, sa_, ca), *_step_columns(b, sb, cb))
         .select_from(Reciprocity)
         .join(a, a.id == Reciprocity.step_id)
         .join(b, b.id == Reciprocity.counterpart_id)
@@ -163,13 +163,32 @@ def pairs(
     if pair_ids is not None:
         q = q.where(Reciprocity.id.in_(pair_ids))
     if limit is not None:
-        q = q.limit(limit)
+        # The first `limit` ids through the two steps alone, then the six-table join for those only: sorting a
+        # cluster's pairs (hundreds) with every joined column cost 4.7 ms where the narrow sort costs 1.5.
+        first = q.with_only_columns(Reciprocity.id).limit(limit)
+        q = q.where(Reciprocity.id.in_(first))
     out: dict[int, list[PairView]] = defaultdict(list)
-    for st_a, sd_a, cs_a, st_b, sd_b, cs_b in s.exec(q).all():
-        pair = PairView(step_view(st_a, sd_a, cs_a), step_view(st_b, sd_b, cs_b))
-        key = cluster_id if cluster_id is not None else st_a.cluster_id
-        out[key].append(pair)
+    # Core rows, not ORM entities: six entities per pair cost more than the query itself.
+    width = len(_STEP_FIELDS) + 4
+    for row in s.connection().execute(q):
+        first_cluster = row[1]
+        pair = PairView(_step_of(row[:width]), _step_of(row[width:]))
+        out[cluster_id if cluster_id is not None else first_cluster].append(pair)
     return out
+
+
+_STEP_FIELDS = ("key", "title", "detail", "status", "due_on", "source", "source_url", "updated_at")
+
+
+def _step_columns(step, side, cluster) -> tuple:
+    """A step's view as columns: key, cluster id, cluster slug, side code and name, then the other fields."""
+    first, *rest = (getattr(step, f) for f in _STEP_FIELDS)
+    return (first, step.cluster_id, cluster.slug, side.code, side.name, *rest)
+
+
+def _step_of(row) -> StepView:
+    key, _cluster_id, slug, code, name, title, detail, status, due_on, source, source_url, updated_at = row
+    return StepView(key, slug, SideView(code, name), title, detail, status, due_on, source, source_url, updated_at)
 
 
 def pair_in_cluster(cluster_id: int):
@@ -209,10 +228,14 @@ def first_per_cluster(roadmap_id: int | None, condition, order_by: tuple, n: int
     return select(ranked.c.id).where(ranked.c.rn <= n)
 
 
-def first_open_pairs(roadmap_id: int | None, n: int, *, side_id: int | None = None, owed_first: bool = True):
+def first_open_pairs(cluster_ids: list[int], n: int, *, side_id: int | None = None, owed_first: bool = True):
     """Ids of the first `n` open pairs per cluster (of the first step): by default those where exactly one side
     owes the next move (its counterpart is done) first, then by step number. With `side_id`, only pairs where
-    that side owes a move — which is exactly when its step of the pair is open (PairView.owed_by)."""
+    that side owes a move — which is exactly when its step of the pair is open (PairView.owed_by).
+
+    One LIMIT query per cluster, joined by UNION ALL: each walks its cluster's steps in number order
+    (ix_step_cluster_position) and stops at `n`, where a window function over every pair ranked them all
+    (7 ms → 0.1 ms for six clusters at 10k steps on SQLite)."""
     a, b = aliased(Step), aliased(Step)
     a_open, b_open = a.status.in_(OPEN_STATUSES), b.status.in_(OPEN_STATUSES)
     one_owes = or_(and_(a.status == "done", b_open), and_(b.status == "done", a_open))
@@ -222,14 +245,19 @@ def first_open_pairs(roadmap_id: int | None, n: int, *, side_id: int | None = No
         if side_id is None
         else or_(and_(a.side_id == side_id, a_open), and_(b.side_id == side_id, b_open))
     )
-    ranked = (
+    firsts = [
         select(
-            Reciprocity.id.label("id"),
-            func.row_number().over(partition_by=a.cluster_id, order_by=order).label("rn"),
+            select(Reciprocity.id.label("id"))
+            .join(a, a.id == Reciprocity.step_id)
+            .join(b, b.id == Reciprocity.counterpart_id)
+            .where(a.cluster_id == cluster_id, condition)
+            .order_by(*order)
+            .limit(n)
+            .subquery()
+            .c.id
         )
-        .join(a, a.id == Reciprocity.step_id)
-        .join(b, b.id == Reciprocity.counterpart_id)
-        .where(a.roadmap_id == roadmap_id, condition)
-        .subquery()
-    )
-    return select(ranked.c.id).where(ranked.c.rn <= n)
+        for cluster_id in cluster_ids
+    ]
+    if not firsts:
+        return select(Reciprocity.id).where(false())
+    return union_all(*firsts) if len(firsts) > 1 else firsts[0]

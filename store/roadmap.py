@@ -286,7 +286,7 @@ class RoadmapReads:
             side_id = next((x.id for x in side_rows if x.code == side), None) if side else None
             tallies = pair_tally(s, self.rid)
             pair_ids = first_open_pairs(
-                self.rid, limit if limit is not None else 10**9, side_id=side_id, owed_first=False
+                [c.id for c in clusters], limit if limit is not None else 10**9, side_id=side_id, owed_first=False
             )
             by_cluster = list_pairs(s, self.rid, pair_ids=pair_ids)
         out = []

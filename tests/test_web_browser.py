@@ -26,6 +26,7 @@ from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 SCREENSHOTS = Path(os.environ.get("WEB_SCREENSHOTS_DIR", "/tmp"))  # where a person can look at them
 
@@ -163,8 +164,9 @@ def test_the_overview_and_search_render_and_print(browser, site_url, store):
     _shot(browser, "overview")
     box = browser.find_element(By.ID, "q")
     box.send_keys("Kellogg", Keys.ENTER)
-    assert "/search?q=Kellogg" in browser.current_url
-    assert "Kellogg" in browser.find_element(By.TAG_NAME, "main").text
+    # The form's navigation is asynchronous: wait for the results page rather than race it.
+    WebDriverWait(browser, 10).until(lambda b: "/search?q=Kellogg" in b.current_url)
+    WebDriverWait(browser, 10).until(lambda b: "Kellogg" in b.find_element(By.TAG_NAME, "main").text)
     _shot(browser, "search")
     assert len(browser.print_page()) > 1000  # a printable PDF comes out
 
@@ -174,4 +176,4 @@ def test_an_unknown_page_says_so_with_a_way_back(browser, site_url):
     assert browser.find_element(By.TAG_NAME, "h1").text == "Not found"
     back = browser.find_element(By.LINK_TEXT, "Back to the roadmap overview")
     back.click()
-    assert browser.current_url == f"{site_url}/"
+    WebDriverWait(browser, 10).until(lambda b: b.current_url == f"{site_url}/")
