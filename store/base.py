@@ -3,10 +3,11 @@ connectivity failures to StoreUnavailable, and the dialect-specific INSERTs that
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel import Session
@@ -75,10 +76,14 @@ def is_connectivity_error(exc: DBAPIError) -> bool:
     return isinstance(exc, OperationalError) and any(m in msg for m in markers)
 
 
+def insert_of(dialect: str) -> Callable:
+    """The `insert()` of a dialect, the one with an ON CONFLICT clause (plain insert() has none)."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
 def dialect_insert(s: Session, model, values: dict):
-    """An INSERT of the session's dialect: plain insert() has no ON CONFLICT clause."""
-    insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
-    return insert(model).values(**values)
+    """An INSERT of the session's dialect, with `values`."""
+    return insert_of(s.get_bind().dialect.name)(model).values(**values)
 
 
 def insert_ignore(s: Session, model, values: dict, conflict_cols: list[str]):
@@ -95,3 +100,58 @@ def upsert(s: Session, model, values: dict, conflict_cols: list[str]):
 
 def opt_str(value) -> str | None:
     return None if value is None else str(value)
+
+
+# -- exactly-once runs (digest_run, reminder_run) ----------------------------------------------------------------
+
+
+def claim_run(
+    s: Session,
+    model,
+    key: dict,
+    worker: str,
+    *,
+    now: datetime,
+    stale_after: timedelta,
+    retry_after: Callable[[int], timedelta],
+    finished: tuple[str, ...] = ("sent",),
+) -> int | None:
+    """Claim the run of `model` unique on `key` for `worker`: its id, or None if it is not this worker's to do.
+
+    The first claim is INSERT … ON CONFLICT DO NOTHING RETURNING on the unique key. An existing row is taken over
+    only when it failed and its backoff (`retry_after(attempts)`) is over, or when it has been 'claimed' for longer
+    than `stale_after` (its worker crashed mid-send: the caller must check Slack before sending again); never when
+    its status is one of `finished`. The takeover is a compare-and-set on the attempt count, so two workers never
+    both win it; the row's `attempts` counts this attempt."""
+    values = dict(key, status="claimed", claimed_by=worker, claimed_at=now)
+    ins = insert_ignore(s, model, dict(values, attempts=1), list(key)).returning(model.id)
+    new_id = s.exec(ins).scalar()
+    if new_id is not None:
+        return new_id
+    row = s.exec(select(model).filter_by(**key)).scalar_one()
+    if row.status in finished:
+        return None
+    if row.status == "claimed" and row.claimed_at > now - stale_after:
+        return None
+    if row.status == "failed" and row.claimed_at > now - retry_after(row.attempts):
+        return None
+    return s.exec(
+        update(model)
+        .where(model.id == row.id, model.status == row.status, model.attempts == row.attempts)
+        .values(**values, attempts=row.attempts + 1)
+        .returning(model.id)
+    ).scalar()
+
+
+def finish_run(
+    s: Session, model, run_id: int, attempts: int, *, status: str, now: datetime, error: str | None, **values
+) -> bool:
+    """Record how a claimed attempt ended: `status`, when, the reason of a failure, and the run's own `values`.
+    Only the attempt that holds the claim may (a worker taken over as stale cannot overwrite)."""
+    done = s.exec(
+        update(model)
+        .where(model.id == run_id, model.status == "claimed", model.attempts == attempts)
+        .values(status=status, finished_at=now, error=(error or None) and error[:2000], **values)
+        .returning(model.id)
+    ).scalar()
+    return done is not None

@@ -11,8 +11,8 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import and_, func, select, update
 
 from store import schedule as schedules
-from store.activity import StepActivity
-from store.base import Database, insert_ignore, upsert
+from store.base import Database, claim_run, finish_run, upsert
+from store.counters import StepActivity
 from store.ledger import compute as ledger_compute
 from store.models import OPEN_STATUSES, Cluster, Development, DigestRun, DigestSchedule, Roadmap, Side, Step, utcnow
 from store.queries import (
@@ -216,34 +216,9 @@ class Digests:
         workers never both win it. The returned view's `attempts` counts this attempt.
         """
         with self.db.session(write=True) as s:
-            values = dict(channel=channel, period=period, status="claimed", claimed_by=worker, claimed_at=now)
-            new_id = s.exec(
-                insert_ignore(s, DigestRun, dict(values, attempts=1), ["channel", "period"]).returning(DigestRun.id)
-            ).scalar()
-            if new_id is None:
-                row = s.exec(
-                    select(DigestRun).where(DigestRun.channel == channel, DigestRun.period == period)
-                ).scalar_one()
-                if row.status == "sent":
-                    return None
-                if row.status == "claimed" and row.claimed_at > now - stale_after:
-                    return None
-                if row.status == "failed" and row.claimed_at > now - retry_after(row.attempts):
-                    return None
-                new_id = s.exec(
-                    update(DigestRun)
-                    .where(
-                        DigestRun.id == row.id,
-                        DigestRun.status == row.status,
-                        DigestRun.attempts == row.attempts,
-                    )
-                    .values(**values, attempts=row.attempts + 1)
-                    .returning(DigestRun.id)
-                ).scalar()
-                if new_id is None:
-                    return None
-            row = s.exec(select(DigestRun).where(DigestRun.id == new_id)).scalar_one()
-            return run_view(row)
+            key = dict(channel=channel, period=period)
+            new_id = claim_run(s, DigestRun, key, worker, now=now, stale_after=stale_after, retry_after=retry_after)
+            return None if new_id is None else run_view(s.get(DigestRun, new_id))
 
     def finish(
         self,
@@ -259,17 +234,9 @@ class Digests:
         """
         status = "failed" if error else "sent"
         with self.db.session(write=True) as s:
-            done = s.exec(
-                update(DigestRun)
-                .where(
-                    DigestRun.id == run.id,
-                    DigestRun.status == "claimed",
-                    DigestRun.attempts == run.attempts,
-                )
-                .values(status=status, finished_at=now, message_ts=message_ts, error=(error or None) and error[:2000])
-                .returning(DigestRun.id)
-            ).scalar()
-        return done is not None
+            return finish_run(
+                s, DigestRun, run.id, run.attempts, status=status, now=now, error=error, message_ts=message_ts
+            )
 
     def claim_chart(self, run: DigestRunView) -> bool:
         """Take the right to upload this digest's chart: True once per digest slot, whatever the attempt (a

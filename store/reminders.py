@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 
-from store.base import Database, insert_ignore, upsert
+from store.base import Database, claim_run, finish_run, insert_ignore, upsert
 from store.models import ReminderOptOut, ReminderRun, ReminderSnooze, RoadmapHoliday, Step, UserTimezone, utcnow
 from store.owner_views import ReminderRunView
 from store.queries import find_step
@@ -39,33 +39,18 @@ class Reminders:
         """Claim (user, local date); None if it is not this worker's to send (sent, being sent, backing off).
         INSERT … ON CONFLICT DO NOTHING, then a compare-and-set takeover of a failed or crashed attempt."""
         with self.db.session(write=True) as s:
-            values = dict(user_id=user, local_date=local_date, status="claimed", claimed_by=worker, claimed_at=now)
-            new_id = s.exec(
-                insert_ignore(s, ReminderRun, dict(values, attempts=1), ["user_id", "local_date"]).returning(
-                    ReminderRun.id
-                )
-            ).scalar()
-            if new_id is None:
-                row = s.exec(
-                    select(ReminderRun).where(ReminderRun.user_id == user, ReminderRun.local_date == local_date)
-                ).scalar_one()
-                if row.status in ("sent", "empty"):
-                    return None
-                if row.status == "claimed" and row.claimed_at > now - stale_after:
-                    return None
-                if row.status == "failed" and row.claimed_at > now - retry_after(row.attempts):
-                    return None
-                new_id = s.exec(
-                    update(ReminderRun)
-                    .where(
-                        ReminderRun.id == row.id, ReminderRun.status == row.status, ReminderRun.attempts == row.attempts
-                    )
-                    .values(**values, attempts=row.attempts + 1)
-                    .returning(ReminderRun.id)
-                ).scalar()
-                if new_id is None:
-                    return None
-            return _view(s.get(ReminderRun, new_id))
+            key = dict(user_id=user, local_date=local_date)
+            new_id = claim_run(
+                s,
+                ReminderRun,
+                key,
+                worker,
+                now=now,
+                stale_after=stale_after,
+                retry_after=retry_after,
+                finished=("sent", "empty"),
+            )
+            return None if new_id is None else _view(s.get(ReminderRun, new_id))
 
     def finish(
         self,
@@ -78,19 +63,17 @@ class Reminders:
     ) -> bool:
         """sent (with the DM's channel and ts), empty (nothing to remind of) or failed (with the reason)."""
         with self.db.session(write=True) as s:
-            done = s.exec(
-                update(ReminderRun)
-                .where(ReminderRun.id == run.id, ReminderRun.status == "claimed", ReminderRun.attempts == run.attempts)
-                .values(
-                    status=status,
-                    finished_at=utcnow(),
-                    channel=channel,
-                    message_ts=message_ts,
-                    error=(error or None) and error[:2000],
-                )
-                .returning(ReminderRun.id)
-            ).scalar()
-        return done is not None
+            return finish_run(
+                s,
+                ReminderRun,
+                run.id,
+                run.attempts,
+                status=status,
+                now=utcnow(),
+                error=error,
+                channel=channel,
+                message_ts=message_ts,
+            )
 
     def runs(self, user: str | None = None) -> list[ReminderRunView]:
         with self.db.session() as s:
