@@ -258,8 +258,7 @@ def application() -> SlackWSGI:
     from bot.settings import Settings, SettingsError
     from handlers.outbox import OutboxWorker
 
-    _few_malloc_arenas()
-    _trim_freed_memory()
+    _tune_malloc()
     try:
         settings = Settings.from_env().require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
         logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -272,33 +271,26 @@ def application() -> SlackWSGI:
     return SlackWSGI(create_app(settings, store, services=services), store, pages=pages_for(settings, store))
 
 
-def _trim_freed_memory(interval: float = 20.0) -> None:
-    """Hand memory that has been freed back to the system every `interval` seconds (glibc keeps it otherwise):
-    a burst of large answers (a cluster's table, a digest) leaves a worker 10–15 MB larger for good. Costs a
-    millisecond; a daemon thread of each worker. A no-op off glibc."""
+def _tune_malloc(arenas: int = 2, trim_every: float = 20.0) -> None:
+    """Keep a worker's memory from growing with its threads (a no-op off glibc). glibc gives each thread that
+    allocates its own malloc arena (up to 8 per core), and freed memory stays in them: a worker's 8 threads grew
+    it from 90 to 145 MB resident under load. Two arenas (the same as MALLOC_ARENA_MAX=2, set here so that no
+    launcher can forget it; before the worker starts its threads) keep it flat at no cost measured in latency, the
+    GIL serialising the allocating threads anyway. A daemon thread also hands freed memory back every `trim_every`
+    seconds: a burst of large answers (a cluster's table, a digest) would leave the worker 10–15 MB larger."""
     try:
-        trim = ctypes.CDLL(None).malloc_trim
+        libc = ctypes.CDLL(None)
+        libc.mallopt(-8, arenas)  # M_ARENA_MAX
+        trim = libc.malloc_trim
     except (OSError, AttributeError):
         return
 
     def loop() -> None:
         while True:
-            time.sleep(interval)
+            time.sleep(trim_every)
             trim(0)
 
     threading.Thread(target=loop, name="malloc-trim", daemon=True).start()
-
-
-def _few_malloc_arenas(arenas: int = 2) -> None:
-    """glibc gives each thread that allocates its own malloc arena (up to 8 per core), and freed memory stays in
-    them: a worker's 8 threads grew it from 90 to 145 MB resident under load. Two arenas keep it flat, at no cost
-    measured in latency (the GIL serialises the allocating threads anyway). The same as MALLOC_ARENA_MAX=2, set
-    here so that no launcher can forget it; before the worker starts its threads. A no-op off glibc."""
-    try:
-        libc = ctypes.CDLL(None)
-        libc.mallopt(-8, arenas)  # M_ARENA_MAX
-    except (OSError, AttributeError):
-        pass
 
 
 def pages_for(settings, store: RoadmapStore):

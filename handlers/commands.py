@@ -176,11 +176,12 @@ def run_command(store: RoadmapStore, text: str, caller: Caller) -> Reply:
     if refused:
         return refused
     try:
-        if cmd.reads_only:
-            with store.snapshot():  # one version read for choosing the roadmap and answering
-                return cmd.run(roadmap_of(store, named, caller) if cmd.needs_roadmap else store, rest.strip(), caller)
-        with store.snapshot():  # the channel's binding and the roadmap ids: one version read
+        # One version read for the channel's binding and the roadmap ids, and for the answer when it writes
+        # nothing (a write inside the snapshot would not be seen by the cached reads after it).
+        with store.snapshot():
             scoped = roadmap_of(store, named, caller) if cmd.needs_roadmap else store
+            if cmd.reads_only:
+                return cmd.run(scoped, rest.strip(), caller)
         return cmd.run(scoped, rest.strip(), caller)
     except StoreError as exc:
         return store_error(exc)

@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from store.base import Database
+from store.base import Database, insert_of
 from store.errors import Invalid
 from store.models import Cluster, Development, utcnow
 from store.names import strip_control_chars
@@ -142,7 +141,7 @@ def add_development(
 @functools.cache
 def _insert_from_slack(dialect: str):
     """Built once (the commonest write: a thread reply): a message already recorded is not recorded again."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = insert_of(dialect)
     return (
         insert(Development)
         .on_conflict_do_nothing(index_elements=["slack_channel", "slack_ts"])

@@ -80,7 +80,6 @@ class Ledger:
             blockers, unblocks = blockers_and_unblocks(s, step.id)
             return _StepBase(
                 rows=rows,
-                step_ids={i for r in rows for i in (r[2], r[6])},
                 sides=sides,
                 pairs=_pairs_by_keys(s, [r[0] for r in rows]),
                 blockers=blockers,
@@ -94,12 +93,15 @@ class _StepBase:
     """What a step's account shows that changes only with the steps (cached under data_version alone)."""
 
     rows: list  # _pair_rows
-    step_ids: set[int]
     sides: dict[int, SideView]
     pairs: dict[tuple[str, str], PairView]
     blockers: list
     unblocks: list
     claims: list
+
+    @property
+    def step_ids(self) -> set[int]:
+        return _step_ids(self.rows)
 
 
 class _Last(NamedTuple):
@@ -228,12 +230,17 @@ def _entries(
 ) -> tuple[list[_Entry], dict[int, int]]:
     """Every pair in scope as an entry, and the number of moves of each of their steps."""
     rows = _pair_rows(s, rid, cluster_id=cluster_id, side_id=side_id, step_id=step_id)
-    step_ids = {i for r in rows for i in (r[2], r[6])}
+    step_ids = _step_ids(rows)
     # A narrow scope reads the moves of its own steps only; a wide one groups them all (fewer bound parameters, and
     # the grouped rows are bounded by the steps that have moves either way).
     restrict = step_ids if len(step_ids) <= _RESTRICT_MAX else None
     last, counts = last_moves(s, restrict)
     return [_entry(r, last, today) for r in rows], counts
+
+
+def _step_ids(rows: list) -> set[int]:
+    """The ids of both steps of each _pair_rows row."""
+    return {i for r in rows for i in (r[2], r[6])}
 
 
 def _pair_rows(

@@ -21,10 +21,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from store.base import Database
+from store.base import Database, insert_of
 from store.models import PendingWork, utcnow
 
 # Owed whenever anything shown about a cluster changes (a development, a step's status or due date, an import):
@@ -55,7 +54,7 @@ def enqueue(s: Session, kind: str, key: str, *, delay: timedelta = COALESCE, now
 @functools.cache
 def _enqueue_statement(dialect: str):
     """Built once: every development enqueues, and building the statement cost more than running it."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = insert_of(dialect)
     # Already owed: remember that something changed since (version), keep the earlier due time.
     return insert(PendingWork).on_conflict_do_update(
         index_elements=["kind", "key"], set_={"version": PendingWork.version + 1}

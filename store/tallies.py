@@ -105,13 +105,21 @@ def pair_tally(
     """Pairs counted by (cluster of the first step, each step's side and state), read from pair_count; with
     `cluster_id`, the pairs with either step in that cluster, filed under it."""
     p = PairCount
-    groups = (p.a_side_id, p.a_state, p.b_side_id, p.b_state)
+    sides_and_states = (p.a_side_id, p.a_state, p.b_side_id, p.b_state)
     if cluster_id is not None:
-        cluster, where = literal(cluster_id), or_(p.a_cluster_id == cluster_id, p.b_cluster_id == cluster_id)
+        q = (
+            select(literal(cluster_id), *sides_and_states, func.sum(p.n))
+            .where(or_(p.a_cluster_id == cluster_id, p.b_cluster_id == cluster_id))
+            .group_by(*sides_and_states)
+        )
     else:
-        cluster, where = p.a_cluster_id, p.a_cluster_id.in_(select(Cluster.id).where(Cluster.roadmap_id == roadmap_id))
-        groups = (p.a_cluster_id, *groups)
-    q = select(cluster, *groups[-4:], func.sum(p.n)).where(where, p.n > 0).group_by(*groups)
+        in_roadmap = p.a_cluster_id.in_(select(Cluster.id).where(Cluster.roadmap_id == roadmap_id))
+        q = (
+            select(p.a_cluster_id, *sides_and_states, func.sum(p.n))
+            .where(in_roadmap)
+            .group_by(p.a_cluster_id, *sides_and_states)
+        )
+    q = q.where(p.n > 0)
     out: dict[int, list[tuple[int, str, int, str, int]]] = defaultdict(list)
     for c_id, a_side, a_state, b_side, b_state, n in s.connection().execute(q):
         out[int(c_id)].append((a_side, a_state, b_side, b_state, int(n)))
